@@ -1,0 +1,50 @@
+# ctdeid — two commands on a fresh Debian 12 machine (as root): `make demo`, `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dicom3tools
+DEMO := var/demo
+BIN_RELEASE := .build/release/ctdeid
+
+.PHONY: deps build release test demo bench profile-table clean
+
+## Install the system packages (Debian/Ubuntu, as root); a no-op when they are present.
+deps:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install: $(APT_PACKAGES)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "make deps: swift 6 toolchain not found on PATH"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## Every test: unit tests of the engine and end-to-end tests of the real binary.
+test: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+## Generate a small synthetic inbox, de-identify it, show where everything went.
+demo: release
+	rm -rf $(DEMO)
+	$(BIN_RELEASE) sample --output $(DEMO)/inbox --mapping $(DEMO)/mapping.csv --patients 3 --slices 40 --size 256
+	$(BIN_RELEASE) run --input $(DEMO)/inbox --output $(DEMO)/outbox --mapping $(DEMO)/mapping.csv \
+	  --database $(DEMO)/ctdeid.sqlite --quiet; status=$$?; \
+	echo; echo "input:    $(DEMO)/inbox  (untouched)"; \
+	echo "output:   $(DEMO)/outbox"; find $(DEMO)/outbox -maxdepth 3 -type d | sort | sed 's/^/  /'; \
+	echo "audit:    $(DEMO)/ctdeid.sqlite"; \
+	sqlite3 -header -column $(DEMO)/ctdeid.sqlite "SELECT id, folder, deid_id, state, files_delivered, files_quarantined FROM jobs"; \
+	echo "exit status of ctdeid run: $$status"
+
+## ctdeid run against cp -r on the same synthetic corpus (PATIENTS x SLICES of SIZE^2).
+bench: release
+	bash scripts/bench.sh $(BIN_RELEASE)
+
+## Regenerate the embedded Table E.1-1 after changing standard/*.json.
+profile-table:
+	scripts/embed-profile.sh
+
+clean:
+	rm -rf .build var

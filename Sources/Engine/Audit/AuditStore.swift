@@ -1,0 +1,281 @@
+import Foundation
+import GRDB
+
+/// Job states of SPEC.md section 5.
+public enum JobState: String, Sendable, CaseIterable {
+    case discovered, settling, queued, processing, delivered, held, failed, quarantined
+}
+
+/// Outcome of one input file.
+public enum FileOutcome: String, Sendable {
+    case delivered, quarantined, ignored
+}
+
+public struct FileRecord: Sendable {
+    public var inputPath: String
+    public var inputSize: Int64
+    public var inputSHA256: String?
+    public var outputPath: String?
+    public var outputSize: Int64?
+    public var outputSHA256: String?
+    public var outcome: FileOutcome
+    public var reason: String?
+
+    public init(inputPath: String, inputSize: Int64, inputSHA256: String?, outputPath: String? = nil,
+                outputSize: Int64? = nil, outputSHA256: String? = nil, outcome: FileOutcome, reason: String? = nil) {
+        self.inputPath = inputPath
+        self.inputSize = inputSize
+        self.inputSHA256 = inputSHA256
+        self.outputPath = outputPath
+        self.outputSize = outputSize
+        self.outputSHA256 = outputSHA256
+        self.outcome = outcome
+        self.reason = reason
+    }
+}
+
+public struct AuditError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// The audit database: the re-identification key and the record of every job, file and
+/// mapping. Created mode 0600; schema changes are numbered migrations; the events table is
+/// append-only (triggers refuse UPDATE and DELETE); a job's state change and its event are
+/// written in one transaction.
+public final class AuditStore: Sendable {
+    private let queue: DatabaseQueue
+    public let path: String
+
+    public init(path: String) throws(AuditError) {
+        self.path = path
+        do {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            // Create the file 0600 before SQLite does, so it is never readable by others.
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw AuditError(reason: "cannot open the database \(path): \(String(cString: strerror(errno)))") }
+            close(fd)
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
+            }
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(queue)
+            for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+        } catch let error as AuditError {
+            throw error
+        } catch {
+            throw AuditError(reason: "cannot open the audit database \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE mappings (
+                    accession TEXT PRIMARY KEY NOT NULL,
+                    deid_id TEXT NOT NULL,
+                    source_sheet TEXT NOT NULL,
+                    source_row INTEGER,
+                    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE INDEX mappings_deid_id ON mappings(deid_id);
+                CREATE TABLE mapping_imports (
+                    id INTEGER PRIMARY KEY,
+                    source_sheet TEXT NOT NULL,
+                    rows INTEGER NOT NULL,
+                    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE TABLE patients (
+                    deid_id TEXT PRIMARY KEY NOT NULL,
+                    date_offset_days INTEGER NOT NULL,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    folder TEXT NOT NULL,
+                    deid_id TEXT,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    options TEXT,
+                    profile_edition TEXT,
+                    tool_version TEXT,
+                    output_path TEXT,
+                    files_total INTEGER NOT NULL DEFAULT 0,
+                    files_delivered INTEGER NOT NULL DEFAULT 0,
+                    files_quarantined INTEGER NOT NULL DEFAULT 0,
+                    files_ignored INTEGER NOT NULL DEFAULT 0,
+                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE INDEX jobs_folder ON jobs(folder);
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER REFERENCES jobs(id),
+                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+                    state TEXT NOT NULL,
+                    reason TEXT
+                );
+                CREATE INDEX events_job ON events(job_id);
+                CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                CREATE TABLE files (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id),
+                    input_path TEXT NOT NULL,
+                    input_size INTEGER NOT NULL,
+                    input_sha256 TEXT,
+                    output_path TEXT,
+                    output_size INTEGER,
+                    output_sha256 TEXT,
+                    outcome TEXT NOT NULL,
+                    reason TEXT,
+                    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE INDEX files_job ON files(job_id);
+                CREATE VIEW quarantined_files AS
+                    SELECT f.job_id, j.folder, f.input_path, f.reason, f.recorded_at
+                    FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.outcome = 'quarantined';
+                CREATE VIEW accession_ids AS
+                    SELECT m.accession, m.deid_id, m.source_sheet, m.imported_at,
+                           (SELECT max(e.at) FROM jobs j JOIN events e ON e.job_id = j.id
+                             WHERE j.folder = m.accession AND e.state = 'delivered') AS delivered_at
+                    FROM mappings m;
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: mappings
+
+    /// Imports a sheet all-or-nothing: an accession already mapped to a different ID refuses
+    /// the whole sheet (the row number says where).
+    @discardableResult
+    public func importMappings(_ rows: [(accession: String, id: String, row: Int)], sourceSheet: String) throws(AuditError) -> Int {
+        try write { db in
+            for entry in rows {
+                if let existing = try String.fetchOne(db, sql: "SELECT deid_id FROM mappings WHERE accession = ?",
+                                                      arguments: [entry.accession]), existing != entry.id {
+                    throw AuditError(reason: "\(sourceSheet) row \(entry.row): the accession is already mapped to a different De-identification_ID in the database; the sheet was not imported")
+                }
+            }
+            for entry in rows {
+                try db.execute(sql: """
+                    INSERT INTO mappings (accession, deid_id, source_sheet, source_row) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(accession) DO NOTHING
+                    """, arguments: [entry.accession, entry.id, sourceSheet, entry.row])
+            }
+            try db.execute(sql: "INSERT INTO mapping_imports (source_sheet, rows) VALUES (?, ?)",
+                           arguments: [sourceSheet, rows.count])
+            return rows.count
+        }
+    }
+
+    public func deidentificationID(forAccession accession: String) throws(AuditError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT deid_id FROM mappings WHERE accession = ?", arguments: [accession]) }
+    }
+
+    /// The patient's date offset: the recorded one, or `derived` recorded now.
+    public func dateOffset(for deidentificationID: String, derived: Int) throws(AuditError) -> Int {
+        try write { db in
+            if let days = try Int.fetchOne(db, sql: "SELECT date_offset_days FROM patients WHERE deid_id = ?",
+                                           arguments: [deidentificationID]) {
+                return days
+            }
+            try db.execute(sql: "INSERT INTO patients (deid_id, date_offset_days) VALUES (?, ?)",
+                           arguments: [deidentificationID, derived])
+            return derived
+        }
+    }
+
+    // MARK: jobs
+
+    public func createJob(source: String, folder: String, options: String, edition: String, toolVersion: String) throws(AuditError) -> Int64 {
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO jobs (source, folder, state, options, profile_edition, tool_version) VALUES (?, ?, 'discovered', ?, ?, ?)
+                """, arguments: [source, folder, options, edition, toolVersion])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, 'discovered', NULL)", arguments: [id])
+            return id
+        }
+    }
+
+    /// Moves a job to a state and appends its event, in one transaction.
+    public func transition(job: Int64, to state: JobState, reason: String? = nil, deidentificationID: String? = nil,
+                           outputPath: String? = nil) throws(AuditError) {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = ?, reason = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
+                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
+                """, arguments: [state.rawValue, reason, deidentificationID, outputPath, job])
+            try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, ?, ?)",
+                           arguments: [job, state.rawValue, reason])
+        }
+    }
+
+    /// Records a job's files in one transaction, with the counts on the job row.
+    public func recordFiles(job: Int64, _ files: [FileRecord]) throws(AuditError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM files WHERE job_id = ?", arguments: [job])
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO files (job_id, input_path, input_size, input_sha256, output_path, output_size, output_sha256, outcome, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for file in files {
+                try statement.execute(arguments: [job, file.inputPath, file.inputSize, file.inputSHA256, file.outputPath,
+                                                  file.outputSize, file.outputSHA256, file.outcome.rawValue, file.reason])
+            }
+            func count(_ outcome: FileOutcome) -> Int { files.filter { $0.outcome == outcome }.count }
+            try db.execute(sql: """
+                UPDATE jobs SET files_total = ?, files_delivered = ?, files_quarantined = ?, files_ignored = ? WHERE id = ?
+                """, arguments: [files.count, count(.delivered), count(.quarantined), count(.ignored), job])
+        }
+    }
+
+    public struct JobSummary: Sendable {
+        public let id: Int64
+        public let folder: String
+        public let state: String
+        public let reason: String?
+        public let deidentificationID: String?
+    }
+
+    public func jobs() throws(AuditError) -> [JobSummary] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, folder, state, reason, deid_id FROM jobs ORDER BY id").map {
+                JobSummary(id: $0["id"], folder: $0["folder"], state: $0["state"], reason: $0["reason"],
+                           deidentificationID: $0["deid_id"])
+            }
+        }
+    }
+
+    // MARK: plumbing
+
+    private func write<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
+        do {
+            return try queue.write(body)
+        } catch let error as AuditError {
+            throw error
+        } catch {
+            throw AuditError(reason: "audit database \(path): \(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw AuditError(reason: "audit database \(path): \(error)")
+        }
+    }
+}

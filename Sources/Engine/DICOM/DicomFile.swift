@@ -1,0 +1,206 @@
+import CDCMTK
+import Foundation
+
+/// Why DCMTK could not read or write a file. Never carries element values.
+public struct DicomError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// Process-wide DCMTK set-up: codecs, logging, and the data dictionary check.
+public enum DicomToolkit {
+    /// Throws, naming the dictionary path tried, when DCMTK's data dictionary is missing:
+    /// without it every tag reads as "unknown" and VR-dependent actions would go wrong.
+    public static func initialize() throws(DicomError) {
+        var buffer = [CChar](repeating: 0, count: 1024)
+        if ctd_init(&buffer, buffer.count) != 0 {
+            throw DicomError(reason: String(cBuffer: buffer))
+        }
+    }
+
+    /// The VR the data dictionary gives a standard tag ("UN" when unknown).
+    public static func dictionaryVR(_ tag: Tag) -> String {
+        var vr: (CChar, CChar, CChar) = (0, 0, 0)
+        withUnsafeMutablePointer(to: &vr) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 3) { ctd_dictionary_vr(tag.group, tag.element, $0) }
+        }
+        return String(decoding: [UInt8(bitPattern: vr.0), UInt8(bitPattern: vr.1)], as: UTF8.self)
+    }
+}
+
+/// One element as seen while walking an item.
+public struct ElementInfo: Sendable {
+    public let tag: Tag
+    public let vr: String
+    /// Value length in bytes as read (0xFFFFFFFF when undefined).
+    public let length: UInt32
+    public let itemCount: Int
+    public var isSequence: Bool { vr == "SQ" }
+}
+
+/// A loaded DICOM Part 10 file. Not thread-safe: one file belongs to one thread at a time.
+public final class DicomFile {
+    fileprivate let handle: OpaquePointer
+
+    /// Values longer than `lazyThreshold` bytes stay on disk until saved (0 loads everything).
+    public init(path: String, lazyThreshold: UInt32 = 4096) throws(DicomError) {
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard let handle = ctd_load(path, lazyThreshold, &buffer, buffer.count) else {
+            throw DicomError(reason: String(cBuffer: buffer))
+        }
+        self.handle = handle
+    }
+
+    /// An empty file, to build test data in memory.
+    public init() {
+        handle = ctd_new()!
+    }
+
+    deinit { ctd_free(handle) }
+
+    public var dataset: DicomItem { DicomItem(pointer: ctd_dataset(handle)!, owner: self) }
+    public var meta: DicomItem { DicomItem(pointer: ctd_meta(handle)!, owner: self) }
+    public var transferSyntax: String { String(cString: ctd_transfer_syntax(handle)) }
+
+    /// Writes in the original transfer syntax with a new file meta and a zeroed preamble.
+    public func save(to path: String) throws(DicomError) {
+        var buffer = [CChar](repeating: 0, count: 512)
+        if ctd_save(handle, path, &buffer, buffer.count) != 0 {
+            throw DicomError(reason: String(cBuffer: buffer))
+        }
+    }
+}
+
+/// A dataset, file meta or sequence item. Borrowed from its file, which it keeps alive.
+public struct DicomItem {
+    let pointer: OpaquePointer
+    let owner: DicomFile
+
+    public var elements: [ElementInfo] {
+        let count = ctd_item_count(pointer)
+        var result: [ElementInfo] = []
+        result.reserveCapacity(Int(count))
+        var info = ctd_element()
+        for index in 0..<count where ctd_item_element(pointer, index, &info) == 0 {
+            let vr = String(decoding: [UInt8(bitPattern: info.vr.0), UInt8(bitPattern: info.vr.1)], as: UTF8.self)
+            result.append(ElementInfo(tag: Tag(info.group, info.element), vr: vr, length: info.length,
+                                      itemCount: Int(info.item_count)))
+        }
+        return result
+    }
+
+    public func contains(_ tag: Tag) -> Bool {
+        var data: UnsafePointer<UInt8>?
+        var length = 0
+        return ctd_get_bytes(pointer, tag.group, tag.element, &data, &length) == 0
+            || !items(tag).isEmpty
+    }
+
+    /// Raw bytes of a string element (in the file's character set), padding trimmed.
+    public func bytes(_ tag: Tag) -> [UInt8]? {
+        var data: UnsafePointer<CChar>?
+        var length = 0
+        guard ctd_get_string(pointer, tag.group, tag.element, &data, &length) == 0, let data else { return nil }
+        var bytes = [UInt8](UnsafeRawBufferPointer(start: data, count: length))
+        while let last = bytes.last, last == 0x20 || last == 0 { bytes.removeLast() }
+        return bytes
+    }
+
+    /// A string element decoded as UTF-8 (ASCII values such as UIDs, codes and dates).
+    public func string(_ tag: Tag) -> String? {
+        bytes(tag).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// The values of a multi-valued string element.
+    public func strings(_ tag: Tag) -> [String] {
+        guard let value = string(tag) else { return [] }
+        return value.split(separator: "\\", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Raw value bytes of a binary element, in host byte order.
+    public func binary(_ tag: Tag) -> [UInt8]? {
+        var data: UnsafePointer<UInt8>?
+        var length = 0
+        guard ctd_get_bytes(pointer, tag.group, tag.element, &data, &length) == 0 else { return nil }
+        guard let data, length > 0 else { return [] }
+        return [UInt8](UnsafeBufferPointer(start: data, count: length))
+    }
+
+    public func uint16(_ tag: Tag) -> UInt16? {
+        guard let raw = binary(tag), raw.count >= 2 else { return nil }
+        return raw.withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) }
+    }
+
+    public func items(_ tag: Tag) -> [DicomItem] {
+        var result: [DicomItem] = []
+        var index: UInt32 = 0
+        while let item = ctd_sequence_item(pointer, tag.group, tag.element, index) {
+            result.append(DicomItem(pointer: item, owner: owner))
+            index += 1
+        }
+        return result
+    }
+
+    /// Sets a value given as DICOM text (backslash between values). `vr` nil keeps the
+    /// element's VR, or uses the dictionary's for a new or UN element.
+    @discardableResult
+    public func put(_ tag: Tag, _ value: String, vr: String? = nil) -> Bool {
+        var utf8 = Array(value.utf8)
+        utf8.append(0)
+        return utf8.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                if let vr { return ctd_put_string(pointer, tag.group, tag.element, vr, chars.baseAddress, chars.count - 1) == 0 }
+                return ctd_put_string(pointer, tag.group, tag.element, nil, chars.baseAddress, chars.count - 1) == 0
+            }
+        }
+    }
+
+    /// Makes the element zero-length (an empty sequence for SQ), creating it when absent.
+    @discardableResult
+    public func putEmpty(_ tag: Tag, vr: String? = nil) -> Bool {
+        if let vr { return ctd_put_empty(pointer, tag.group, tag.element, vr) == 0 }
+        return ctd_put_empty(pointer, tag.group, tag.element, nil) == 0
+    }
+
+    @discardableResult
+    public func remove(_ tag: Tag) -> Bool { ctd_delete(pointer, tag.group, tag.element) == 0 }
+
+    /// Appends an empty item to a sequence, creating the sequence when absent.
+    public func appendItem(_ tag: Tag) -> DicomItem? {
+        ctd_sequence_append(pointer, tag.group, tag.element).map { DicomItem(pointer: $0, owner: owner) }
+    }
+}
+
+/// Converts text in a dataset's SpecificCharacterSet to UTF-8. Conversion can fail (ISO 2022
+/// IR 87, charsets declared inside a sequence item); callers keep the raw bytes for matching.
+public final class CharsetConverter {
+    private let handle: OpaquePointer?
+
+    public init(specificCharacterSet: String) {
+        handle = ctd_charset_new(specificCharacterSet)
+    }
+
+    deinit { if let handle { ctd_charset_free(handle) } }
+
+    public func utf8(_ bytes: [UInt8]) -> String? {
+        guard let handle else { return nil }
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        var out: UnsafeMutablePointer<CChar>?
+        var length = 0
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { ctd_charset_convert(handle, $0.baseAddress, $0.count, &out, &length) }
+        }
+        guard status == 0, let out else { return nil }
+        defer { ctd_string_free(out) }
+        return String(cString: out)
+    }
+}
+
+extension String {
+    /// Text from a NUL-terminated C buffer filled by the shim.
+    init(cBuffer buffer: [CChar]) {
+        let bytes = buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}

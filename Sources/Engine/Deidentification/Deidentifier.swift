@@ -1,0 +1,313 @@
+import Foundation
+
+/// What is known about the patient a file belongs to.
+public struct PatientContext: Sendable {
+    public let deidentificationID: String
+    /// Present when the modified-dates option is on.
+    public let dateShifter: DateShifter?
+
+    public init(deidentificationID: String, dateShifter: DateShifter?) {
+        self.deidentificationID = deidentificationID
+        self.dateShifter = dateShifter
+    }
+}
+
+/// A private attribute kept by the Retain Safe Private option: (gggg,xxEE) under `creator`.
+public struct SafePrivateAttribute: Sendable, Hashable {
+    public let creator: String
+    public let group: UInt16
+    public let element: UInt8
+
+    /// Numeric acquisition parameters from PS3.15 Table E.3.10-1 that identify nobody.
+    public static let defaults: Set<SafePrivateAttribute> = [
+        SafePrivateAttribute(creator: "GEMS_ACQU_01", group: 0x0019, element: 0x23),  // table speed
+        SafePrivateAttribute(creator: "GEMS_PARM_01", group: 0x0043, element: 0x27),  // scan pitch ratio
+    ]
+}
+
+/// Applies a Profile to one file: the walker visits every element at every depth, the table
+/// decides what happens, and small helpers (UIDRemapper, DateShifter, DummyValue,
+/// IdentityTokens) decide how.
+public struct Deidentifier: Sendable {
+    public let profile: Profile
+    public let uids: UIDRemapper
+    public let toolVersion: String
+    public var safePrivate: Set<SafePrivateAttribute> = SafePrivateAttribute.defaults
+
+    public init(profile: Profile, uids: UIDRemapper, toolVersion: String = EngineVersion.string) {
+        self.profile = profile
+        self.uids = uids
+        self.toolVersion = toolVersion
+    }
+
+    /// Why this file cannot be made safe by metadata de-identification, if it cannot.
+    public func quarantineReason(for file: DicomFile) -> QuarantineReason? {
+        let dataset = file.dataset
+        guard let sopClass = dataset.string(.sopClassUID) ?? file.meta.string(.mediaStorageSOPClassUID),
+              !sopClass.isEmpty else { return .missingSOPClass }
+        if SafetyPolicy.allowedSOPClasses[sopClass] == nil { return .sopClassNotAllowed(sopClass) }
+        if dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
+        if dataset.strings(.imageType).contains(where: { $0.uppercased() == "LOCALIZER" }) { return .localizer }
+        if SafetyPolicy.nativeTransferSyntaxes.contains(file.transferSyntax),
+           let rows = dataset.uint16(.rows), let columns = dataset.uint16(.columns),
+           let bits = dataset.uint16(.bitsAllocated), bits > 0,
+           let pixels = dataset.elements.first(where: { $0.tag == .pixelData }), pixels.length != 0xFFFF_FFFF {
+            let samples = Int(dataset.uint16(.samplesPerPixel) ?? 1)
+            let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
+            let expected = (Int(rows) * Int(columns) * samples * frames * Int(bits) + 7) / 8
+            if Int(pixels.length) < expected { return .pixelDataTruncated(expected: expected, found: Int(pixels.length)) }
+        }
+        return nil
+    }
+
+    /// De-identifies the file in memory. Call `quarantineReason(for:)` first.
+    public func apply(to file: DicomFile, patient: PatientContext) {
+        let dataset = file.dataset
+        var walk = Walk(deidentifier: self, patient: patient,
+                        characterSet: dataset.string(.specificCharacterSet) ?? "")
+        // Age is a patient characteristic computed from dates that are about to go.
+        var age: String?
+        if profile.options.contains(.retainPatientCharacteristics), (dataset.string(.patientAge) ?? "").isEmpty,
+           let birth = dataset.string(.patientBirthDate),
+           let date = [Tag.studyDate, Tag(0x0008, 0x0021), Tag(0x0008, 0x0022), Tag(0x0008, 0x0023)]
+               .lazy.compactMap({ dataset.string($0) }).first(where: { !$0.isEmpty }) {
+            age = DateShifter.age(birth: birth, at: date)
+        }
+        if walk.needsTokens { walk.collectTokens(dataset) }
+        walk.process(dataset)
+
+        let id = patient.deidentificationID
+        dataset.put(.patientName, id, vr: "PN")
+        dataset.put(.patientID, id, vr: "LO")
+        dataset.put(.accessionNumber, id, vr: "SH")
+        if let age { dataset.put(.patientAge, age, vr: "AS") }
+        declare(on: dataset)
+    }
+
+    private func declare(on dataset: DicomItem) {
+        dataset.put(.patientIdentityRemoved, "YES", vr: "CS")
+        let options = profile.options.sorted()
+        let method = ["ctdeid \(toolVersion)", "PS3.15 \(profile.edition) Table E.1-1 Basic Profile"]
+            + options.map(\.rawValue)
+        dataset.put(.deidentificationMethod, method.joined(separator: "\\"), vr: "LO")
+        dataset.remove(.deidentificationMethodCodeSequence)
+        for code in [CodedConcept.basicProfile] + options.map(\.code) {
+            guard let item = dataset.appendItem(.deidentificationMethodCodeSequence) else { continue }
+            item.put(.codeValue, code.value, vr: "SH")
+            item.put(.codingSchemeDesignator, code.scheme, vr: "SH")
+            item.put(.codeMeaning, code.meaning, vr: "LO")
+        }
+        let temporal = profile.options.contains(.modifiedDates) ? "MODIFIED"
+            : profile.options.contains(.retainFullDates) ? "UNMODIFIED" : "REMOVED"
+        dataset.put(.longitudinalTemporalInformationModified, temporal, vr: "CS")
+    }
+}
+
+/// One pass over one file. Holds the per-file state: the character set and identity tokens.
+private struct Walk {
+    let deidentifier: Deidentifier
+    let patient: PatientContext
+    let characterSet: String
+    var tokens = IdentityTokens()
+    private var converter: CharsetConverter?
+
+    init(deidentifier: Deidentifier, patient: PatientContext, characterSet: String) {
+        self.deidentifier = deidentifier
+        self.patient = patient
+        self.characterSet = characterSet
+    }
+
+    var profile: Profile { deidentifier.profile }
+
+    /// Tokens are needed only when some text may be kept after cleaning.
+    var needsTokens: Bool {
+        profile.options.contains(.cleanDescriptors) || profile.options.contains(.retainDeviceIdentity)
+            || profile.options.contains(.retainPatientCharacteristics)
+    }
+
+    static let textVRs: Set<String> = ["PN", "LO", "SH", "AE", "ST", "LT", "UT", "UC", "CS"]
+
+    /// The VR that decides the action: the dictionary's when the file says UN.
+    func effectiveVR(_ element: ElementInfo) -> String {
+        element.vr == "UN" && !element.tag.isPrivate ? DicomToolkit.dictionaryVR(element.tag) : element.vr
+    }
+
+    // MARK: identity tokens
+
+    mutating func collectTokens(_ item: DicomItem) {
+        for element in item.elements {
+            let tag = element.tag
+            if element.isSequence {
+                for child in item.items(tag) { collectTokens(child) }
+                continue
+            }
+            let vr = effectiveVR(element)
+            let isSource: Bool
+            if tag.isPrivate {
+                isSource = !tag.isPrivateCreator && (Self.textVRs.contains(vr) || vr == "UN")
+            } else if let rule = profile.rule(for: tag) {
+                isSource = Self.textVRs.contains(vr) && vr != "CS"
+                    && [.remove, .empty, .dummy, .replaceUID].contains(rule.action)
+            } else {
+                isSource = vr == "PN"
+            }
+            guard isSource, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { continue }
+            let minimum = vr == "PN" ? 2 : 3
+            tokens.add(IdentityTokens.latin1(bytes), minimumLength: minimum)
+            if let text = utf8(bytes) { tokens.add(text, minimumLength: minimum) }
+        }
+        if let birth = item.string(.patientBirthDate), birth.count == 8 { tokens.add(birth, minimumLength: 8) }
+    }
+
+    mutating func utf8(_ bytes: [UInt8]) -> String? {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        if converter == nil { converter = CharsetConverter(specificCharacterSet: characterSet) }
+        return converter?.utf8(bytes)
+    }
+
+    // MARK: applying the profile
+
+    mutating func process(_ item: DicomItem) {
+        var privateElements: [ElementInfo] = []
+        for element in item.elements {
+            let tag = element.tag
+            if tag.isPrivate {
+                privateElements.append(element)
+                continue
+            }
+            if tag.isGroupLength || tag.isFileMeta {
+                item.remove(tag)
+                continue
+            }
+            // Curves (50xx) and overlays (60xx) can carry burned-in text and names: removed whole.
+            if tag.group & 0xFF00 == 0x5000 || tag.group & 0xFF00 == 0x6000 {
+                item.remove(tag)
+                continue
+            }
+            let vr = effectiveVR(element)
+            // A sequence read as UN cannot be walked, so nothing inside it can be vouched for.
+            if element.vr == "UN" && vr == "SQ" {
+                item.remove(tag)
+                continue
+            }
+            guard let rule = profile.rule(for: tag) else {
+                // Not in the table: kept, but person names anywhere are never passed on.
+                if vr == "PN" {
+                    dummy(item, element, vr: vr)
+                } else if element.isSequence {
+                    recurse(item, tag)
+                }
+                continue
+            }
+            apply(rule.action, rule: rule, to: element, vr: vr, in: item)
+        }
+        if !privateElements.isEmpty { processPrivate(item, privateElements) }
+    }
+
+    mutating func apply(_ action: Action, rule: Profile.Rule, to element: ElementInfo, vr: String, in item: DicomItem) {
+        let tag = element.tag
+        switch action {
+        case .keep:
+            if element.isSequence { recurse(item, tag) }
+        case .remove:
+            item.remove(tag)
+        case .empty:
+            item.putEmpty(tag, vr: element.vr == "UN" ? vr : nil)
+        case .dummy:
+            dummy(item, element, vr: vr)
+        case .replaceUID:
+            if element.isSequence {
+                recurse(item, tag)
+            } else if vr == "UI" {
+                remapUIDs(item, tag)
+            } else {
+                dummy(item, element, vr: vr)
+            }
+        case .clean:
+            clean(rule: rule, element: element, vr: vr, in: item)
+        }
+    }
+
+    mutating func clean(rule: Profile.Rule, element: ElementInfo, vr: String, in item: DicomItem) {
+        let tag = element.tag
+        let fallback = rule.basic == .clean ? Action.remove : rule.basic
+        switch vr {
+        case "SQ":
+            recurse(item, tag)
+        case "DA", "DT":
+            guard let shifter = patient.dateShifter else {
+                apply(fallback, rule: rule, to: element, vr: vr, in: item)
+                return
+            }
+            let values = item.strings(tag)
+            let shifted = values.map { $0.isEmpty ? "" : (vr == "DA" ? shifter.shiftDate($0) : shifter.shiftDateTime($0)) }
+            if shifted.contains(where: { $0 == nil }) {
+                item.putEmpty(tag, vr: element.vr == "UN" ? vr : nil)
+            } else if values.contains(where: { !$0.isEmpty }) {
+                item.put(tag, shifted.map { $0! }.joined(separator: "\\"), vr: element.vr == "UN" ? vr : nil)
+            }
+        case "TM":
+            break  // a time of day moves with a whole-day shift unchanged
+        case "UI":
+            remapUIDs(item, tag)
+        case _ where Self.textVRs.contains(vr) || vr == "UN":
+            let bytes = item.bytes(tag) ?? item.binary(tag) ?? []
+            let dirty = tokens.matches(IdentityTokens.latin1(bytes)) || (utf8(bytes).map(tokens.matches) ?? false)
+            if dirty || element.vr == "UN" { apply(fallback, rule: rule, to: element, vr: vr, in: item) }
+        default:
+            break
+        }
+    }
+
+    mutating func recurse(_ item: DicomItem, _ tag: Tag) {
+        for child in item.items(tag) { process(child) }
+    }
+
+    func dummy(_ item: DicomItem, _ element: ElementInfo, vr: String) {
+        let tag = element.tag
+        if vr == "SQ" {
+            item.putEmpty(tag, vr: "SQ")
+        } else if vr == "UI" {
+            remapUIDs(item, tag)
+        } else if let value = DummyValue.forVR(vr) {
+            item.put(tag, value, vr: element.vr == "UN" ? vr : nil)
+        } else {
+            item.putEmpty(tag, vr: element.vr == "UN" ? vr : nil)
+        }
+    }
+
+    func remapUIDs(_ item: DicomItem, _ tag: Tag) {
+        let values = item.strings(tag)
+        guard values.contains(where: { !$0.isEmpty }) else { return }
+        item.put(tag, values.map { deidentifier.uids.map($0) }.joined(separator: "\\"), vr: "UI")
+    }
+
+    /// Private elements go, except the safe-private list's under the Retain Safe Private
+    /// option, together with the creator elements that reserve their blocks.
+    func processPrivate(_ item: DicomItem, _ elements: [ElementInfo]) {
+        var keptBlocks: Set<UInt32> = []
+        if profile.options.contains(.retainSafePrivate) {
+            var creators: [UInt32: String] = [:]
+            for element in elements where element.tag.isPrivateCreator {
+                creators[UInt32(element.tag.group) << 8 | UInt32(element.tag.element)] =
+                    item.string(element.tag)?.trimmingCharacters(in: .whitespaces)
+            }
+            for element in elements where !element.tag.isPrivateCreator && element.tag.element > 0xFF {
+                let block = UInt32(element.tag.group) << 8 | UInt32(element.tag.element >> 8)
+                let safe = SafePrivateAttribute(creator: creators[block] ?? "", group: element.tag.group,
+                                                element: UInt8(element.tag.element & 0xFF))
+                if creators[block] != nil, deidentifier.safePrivate.contains(safe), !element.isSequence {
+                    keptBlocks.insert(block)
+                } else {
+                    item.remove(element.tag)
+                }
+            }
+            for element in elements where element.tag.isPrivateCreator || element.tag.element <= 0xFF {
+                let block = UInt32(element.tag.group) << 8 | UInt32(element.tag.element)
+                if !(element.tag.isPrivateCreator && keptBlocks.contains(block)) { item.remove(element.tag) }
+            }
+            return
+        }
+        for element in elements { item.remove(element.tag) }
+    }
+}

@@ -1,0 +1,39 @@
+/// Words taken from the values the profile removes (names, IDs, addresses, institutions):
+/// a descriptor kept by the Clean Descriptors option must contain none of them. Matching runs
+/// on the text converted to UTF-8 and, independently, on the raw bytes read as Latin-1, so a
+/// character set that cannot be converted cannot hide a name.
+struct IdentityTokens {
+    private(set) var words: Set<String> = []
+    /// Long tokens are also searched inside words ("QUARTZHOLLOWS", "DRQUARTZHOLLOW").
+    private(set) var long: Set<String> = []
+
+    /// Titles and connectives that occur in names but identify nobody.
+    private static let ignored: Set<String> = ["DR", "MD", "MR", "MRS", "MS", "PHD", "JR", "SR", "THE", "AND", "OF", "VON", "VAN", "DE"]
+
+    var isEmpty: Bool { words.isEmpty }
+
+    mutating func add(_ text: String, minimumLength: Int) {
+        for word in Self.split(text) where word.count >= minimumLength && !Self.ignored.contains(word) {
+            // Short numbers (1, 12, 007) are too common to stand for a person.
+            if word.allSatisfy(\.isASCIIDigit) && word.count < 4 { continue }
+            words.insert(word)
+            if word.count >= 5 { long.insert(word) }
+        }
+    }
+
+    func matches(_ text: String) -> Bool {
+        let upper = text.uppercased()
+        for word in Self.split(upper) where words.contains(word) { return true }
+        for token in long where upper.contains(token) { return true }
+        return false
+    }
+
+    static func split(_ text: String) -> [String] {
+        text.uppercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+    }
+
+    /// Raw bytes as Latin-1: lossless for any byte, so the same bytes always give the same words.
+    static func latin1(_ bytes: [UInt8]) -> String {
+        String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+}

@@ -1,0 +1,59 @@
+/// What may be delivered at all. Objects off the allow-list or with burned-in text are
+/// quarantined: metadata de-identification cannot make their pixels or content safe.
+public enum SafetyPolicy {
+    /// Image storage classes whose identifying content is in attributes the profile handles.
+    /// Secondary captures (dose screens, screenshots), SR, PDF, raw data and presentation
+    /// states are absent on purpose.
+    public static let allowedSOPClasses: [String: String] = [
+        "1.2.840.10008.5.1.4.1.1.2": "CT Image Storage",
+        "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image Storage",
+        "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT Image Storage",
+        "1.2.840.10008.5.1.4.1.1.4": "MR Image Storage",
+        "1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR Image Storage",
+        "1.2.840.10008.5.1.4.1.1.4.4": "Legacy Converted Enhanced MR Image Storage",
+        "1.2.840.10008.5.1.4.1.1.128": "Positron Emission Tomography Image Storage",
+        "1.2.840.10008.5.1.4.1.1.130": "Enhanced PET Image Storage",
+        "1.2.840.10008.5.1.4.1.1.128.1": "Legacy Converted Enhanced PET Image Storage",
+    ]
+
+    /// Native (uncompressed) transfer syntaxes, whose pixel data length can be checked.
+    static let nativeTransferSyntaxes: Set<String> = [
+        "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+    ]
+}
+
+/// Why a file is not delivered. The raw value is what the audit database records.
+public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
+    case unreadable(String)
+    case sopClassNotAllowed(String)
+    case missingSOPClass
+    case burnedInAnnotation
+    case localizer
+    case pixelDataTruncated(expected: Int, found: Int)
+    case writeFailed(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let why): "not a readable DICOM file: \(why)"
+        case .sopClassNotAllowed(let uid): "SOP class \(uid) is not an allowed image storage class"
+        case .missingSOPClass: "no SOP Class UID"
+        case .burnedInAnnotation: "BurnedInAnnotation is YES"
+        case .localizer: "localizer/scout image (shows the face in profile)"
+        case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
+        case .writeFailed(let why): "cannot write the de-identified file: \(why)"
+        }
+    }
+
+    /// A short stable code for queries.
+    public var code: String {
+        switch self {
+        case .unreadable: "unreadable"
+        case .sopClassNotAllowed: "sop-class-not-allowed"
+        case .missingSOPClass: "no-sop-class"
+        case .burnedInAnnotation: "burned-in-annotation"
+        case .localizer: "localizer"
+        case .pixelDataTruncated: "pixel-data-truncated"
+        case .writeFailed: "write-failed"
+        }
+    }
+}

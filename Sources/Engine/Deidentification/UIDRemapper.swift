@@ -1,0 +1,45 @@
+import Crypto
+import Foundation
+
+/// Replaces UIDs with `2.25.` + 128 bits of HMAC-SHA256(site secret, UID): the same input UID
+/// gets the same new UID in every file, study and run, so references stay consistent, and
+/// nobody without the secret can link the new UID back.
+public struct UIDRemapper: Sendable {
+    private let secret: [UInt8]
+
+    public init(secret: SiteSecret) {
+        self.secret = secret.bytes
+    }
+
+    // SymmetricKey is not Sendable, so the key is rebuilt per use (a 32-byte copy).
+    private var key: SymmetricKey { SymmetricKey(data: secret) }
+
+    /// Standard UIDs (SOP classes, transfer syntaxes, coding schemes) name no patient.
+    public static func isStandard(_ uid: String) -> Bool {
+        uid.hasPrefix("1.2.840.10008.")
+    }
+
+    public func map(_ uid: String) -> String {
+        let trimmed = uid.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+        if trimmed.isEmpty || Self.isStandard(trimmed) { return trimmed }
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(("uid:" + trimmed).utf8), using: key)
+        let value = mac.withUnsafeBytes { raw in
+            raw.prefix(16).reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+        }
+        return "2.25." + String(value)
+    }
+
+    /// A keyed, non-reversible short name (hex) for things such as an accession's study folder.
+    public func neutralName(_ text: String, length: Int = 12) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(("name:" + text).utf8), using: key)
+        return mac.map { String(format: "%02x", $0) }.joined().prefix(length).description
+    }
+
+    /// A per-patient date offset in days, derived so that it is reproducible even before the
+    /// database records it: between 1 and 10 years into the past.
+    public func dateOffsetDays(for deidentificationID: String) -> Int {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(("date-offset:" + deidentificationID).utf8), using: key)
+        let value = mac.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        return -(365 + Int(value % 3288))
+    }
+}

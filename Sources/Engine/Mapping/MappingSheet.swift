@@ -1,0 +1,151 @@
+import Foundation
+
+/// One study of the coordinators' sheet: its accession number and the pseudonym it gets.
+public struct MappingRow: Sendable, Equatable {
+    public let accession: String
+    public let deidentificationID: String
+    /// 1-based row in the sheet as a spreadsheet shows it (the header is row 1 when nothing precedes it).
+    public let rowNumber: Int
+}
+
+/// Why a mapping sheet was refused. Messages name the file, the row and the rule, never a cell's value:
+/// accession numbers and pseudonyms are identifiers and must not end up in logs.
+public struct MappingError: Error, Sendable, CustomStringConvertible {
+    public let file: String
+    public let row: Int?
+    public let reason: String
+
+    public var description: String {
+        if let row { return "\(file) row \(row): \(reason)" }
+        return "\(file): \(reason)"
+    }
+}
+
+/// The accession -> De-identification_ID sheet, validated as a whole: any broken rule refuses every row.
+public struct MappingSheet: Sendable {
+    /// Unique accessions in sheet order; exact duplicate rows are collapsed into their first occurrence.
+    public let rows: [MappingRow]
+    /// Last path component of the file the sheet came from.
+    public let sourceName: String
+    private let idByAccession: [String: String]
+
+    public static func read(from url: URL) throws(MappingError) -> MappingSheet {
+        let file = url.lastPathComponent
+        let table: [MappingTableRow]
+        switch url.pathExtension.lowercased() {
+        case "xlsx": table = try MappingXLSXReader.read(url, file: file)
+        case "csv": table = try MappingCSVReader.read(url, file: file)
+        default:
+            throw MappingError(file: file, row: nil, reason: "unsupported file type; expected .xlsx or .csv")
+        }
+        return try MappingSheet(table: table, sourceName: file)
+    }
+
+    /// Looks up the pseudonym; DICOM pads AccessionNumber with spaces, so the key is trimmed like the sheet's values.
+    public func deidentificationID(for accession: String) -> String? {
+        idByAccession[accession.trimmingCharacters(in: .whitespacesAndNewlines)]
+    }
+
+    static let maxLength = 64
+
+    init(table: [MappingTableRow], sourceName file: String) throws(MappingError) {
+        func refuse(_ row: Int?, _ reason: String) -> MappingError {
+            MappingError(file: file, row: row, reason: reason)
+        }
+        guard let headerIndex = table.firstIndex(where: { !$0.isBlank }) else {
+            throw refuse(nil, "the sheet is empty (no header row)")
+        }
+        let header = table[headerIndex]
+        var columns: [MappingColumn: Int] = [:]
+        for (index, cell) in header.cells.sorted(by: { $0.key < $1.key }) {
+            guard let column = MappingColumn(headerName: cell.headerText) else { continue }
+            if columns[column] != nil {
+                throw refuse(header.number, "header has more than one \(column.title) column")
+            }
+            columns[column] = index
+        }
+        guard let accessionColumn = columns[.accession], let idColumn = columns[.deidentificationID] else {
+            let missing = MappingColumn.allCases.filter { columns[$0] == nil }.map(\.title).joined(separator: " and ")
+            throw refuse(header.number, "header must contain Accession_number and De-identification_ID (missing: \(missing))")
+        }
+
+        var rows: [MappingRow] = []
+        var firstSeen: [String: MappingRow] = [:]
+        for row in table[(headerIndex + 1)...] {
+            let accession = try Self.value(row.cells[accessionColumn], .accession, row: row.number, file: file)
+            let id = try Self.value(row.cells[idColumn], .deidentificationID, row: row.number, file: file)
+            // Only the two mapping cells count: a row holding just a note in another column is skipped too.
+            if accession.isEmpty && id.isEmpty { continue }
+            for (column, value) in [(MappingColumn.accession, accession), (.deidentificationID, id)] {
+                if let problem = Self.problem(with: value, column) { throw refuse(row.number, problem) }
+            }
+            if let prior = firstSeen[accession] {
+                guard prior.deidentificationID == id else {
+                    throw refuse(row.number, "accession already mapped to a different De-identification_ID in row \(prior.rowNumber)")
+                }
+                continue
+            }
+            let mapped = MappingRow(accession: accession, deidentificationID: id, rowNumber: row.number)
+            firstSeen[accession] = mapped
+            rows.append(mapped)
+        }
+        guard !rows.isEmpty else { throw refuse(nil, "no mapping rows") }
+        self.rows = rows
+        self.sourceName = file
+        self.idByAccession = firstSeen.mapValues(\.deidentificationID)
+    }
+
+    /// The trimmed text of a mapping cell; "" when missing or blank.
+    private static func value(_ cell: MappingCell?, _ column: MappingColumn, row: Int, file: String) throws(MappingError) -> String {
+        switch cell {
+        case nil: return ""
+        case .text(let text)?: return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        case .number(let raw)?:
+            switch MappingCell.integerText(raw) {
+            case .integer(let digits): return digits
+            case .fractional:
+                throw MappingError(file: file, row: row, reason: "\(column.title) is a number with a fractional part; expected a whole number or text")
+            case .invalid:
+                throw MappingError(file: file, row: row, reason: "\(column.title) is not a valid number")
+            }
+        case .unsupported(let kind)?:
+            throw MappingError(file: file, row: row, reason: "\(column.title) is \(kind); expected text or a whole number")
+        }
+    }
+
+    /// IDs become folder names and both values end up in paths and logs, hence the character rules.
+    private static func problem(with value: String, _ column: MappingColumn) -> String? {
+        if value.isEmpty { return "\(column.title) is empty" }
+        if value.count > maxLength { return "\(column.title) is longer than \(maxLength) characters" }
+        if value.contains("/") || value.contains("\\") { return "\(column.title) contains a path separator (/ or \\)" }
+        let forbidden = value.unicodeScalars.contains { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator: return true
+            default: return false
+            }
+        }
+        if forbidden { return "\(column.title) contains a control or invisible formatting character" }
+        if column == .deidentificationID && (value == "." || value == "..") {
+            return "De-identification_ID must not be . or .."
+        }
+        return nil
+    }
+}
+
+enum MappingColumn: CaseIterable, Hashable {
+    case accession, deidentificationID
+
+    var title: String {
+        switch self {
+        case .accession: "Accession_number"
+        case .deidentificationID: "De-identification_ID"
+        }
+    }
+
+    /// Exact names modulo case and surrounding whitespace.
+    init?(headerName: String) {
+        let name = headerName.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard let match = Self.allCases.first(where: { $0.title.lowercased() == name }) else { return nil }
+        self = match
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Synchronization
+
+/// Settings of the one-shot `ctdeid run`.
+public struct BatchConfiguration: Sendable {
+    public var input: URL
+    public var output: URL
+    public var mapping: URL?
+    public var database: String
+    public var secret: String
+    public var options: Set<ProfileOption>
+    public var workers: Int
+    public var keepNames: Bool
+
+    public init(input: URL, output: URL, mapping: URL?, database: String, secret: String,
+                options: Set<ProfileOption>, workers: Int, keepNames: Bool) {
+        self.input = input
+        self.output = output
+        self.mapping = mapping
+        self.database = database
+        self.secret = secret
+        self.options = options
+        self.workers = workers
+        self.keepNames = keepNames
+    }
+}
+
+/// A usage or configuration problem: exit code 2, nothing processed.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+public struct BatchSummary: Sendable {
+    public let jobs: [JobResult]
+    public let looseFiles: Int
+    public let seconds: Double
+    public var filesDelivered: Int { jobs.reduce(0) { $0 + $1.delivered } }
+    public var filesQuarantined: Int { jobs.reduce(0) { $0 + $1.quarantined } }
+    public var filesIgnored: Int { jobs.reduce(0) { $0 + $1.ignored } }
+
+    /// Duplicates were delivered by an earlier run, so they do not make the run fail.
+    public var allDelivered: Bool {
+        jobs.allSatisfy { $0.state == .delivered && $0.quarantined == 0 || ($0.reason ?? "").hasPrefix("duplicate") }
+    }
+}
+
+/// `ctdeid run`: every immediate subfolder of the input is a patient folder keyed by its name.
+public struct BatchRun: Sendable {
+    public let configuration: BatchConfiguration
+
+    public init(configuration: BatchConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Prepares everything that can be refused before any file is touched.
+    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int) {
+        let c = configuration
+        do {
+            try DicomToolkit.initialize()
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: c.input.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigurationError("--input \(c.input.path): not a folder")
+        }
+        let inputPath = c.input.standardizedFileURL.path
+        let outputPath = c.output.standardizedFileURL.path
+        if outputPath == inputPath || outputPath.hasPrefix(inputPath + "/") {
+            throw ConfigurationError("--output \(c.output.path): must not be inside the input folder")
+        }
+        do {
+            try FileManager.default.createDirectory(at: c.output, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError("--output \(c.output.path): cannot create: \(error.localizedDescription)")
+        }
+        let store: AuditStore
+        let secret: SiteSecret
+        let profile: Profile
+        do {
+            store = try AuditStore(path: c.database)
+            try FileManager.default.createDirectory(atPath: (c.secret as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            secret = try SiteSecret.loadOrCreate(at: c.secret)
+            profile = try Profile(options: c.options)
+        } catch let error as AuditError {
+            throw ConfigurationError(error.reason)
+        } catch let error as SiteSecretError {
+            throw ConfigurationError(error.reason)
+        } catch let error as ProfileError {
+            throw ConfigurationError(error.reason)
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        if let mapping = c.mapping {
+            do {
+                let sheet = try MappingSheet.read(from: mapping)
+                try store.importMappings(sheet.rows.map { ($0.accession, $0.deidentificationID, $0.rowNumber) },
+                                         sourceSheet: sheet.sourceName)
+            } catch let error as MappingError {
+                throw ConfigurationError("mapping refused: \(error)")
+            } catch {
+                throw ConfigurationError("mapping refused: \(error)")
+            }
+        }
+        var folders: [PatientFolder] = []
+        var loose = 0
+        do {
+            for name in try FileManager.default.contentsOfDirectory(atPath: c.input.path).sorted() where !name.hasPrefix(".") {
+                let url = c.input.appendingPathComponent(name)
+                var info = stat()
+                guard lstat(url.path, &info) == 0 else { continue }
+                if info.st_mode & S_IFMT == S_IFDIR {
+                    folders.append(try PatientFolder(url: url, keepNames: c.keepNames))
+                } else {
+                    loose += 1
+                }
+            }
+        } catch let error as PipelineError {
+            throw ConfigurationError(error.reason)
+        } catch {
+            throw ConfigurationError("--input \(c.input.path): cannot list: \(error.localizedDescription)")
+        }
+        let deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
+        let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
+                                     workers: c.workers, keepNames: c.keepNames)
+        return (processor, folders, loose)
+    }
+
+    /// Runs every folder; `progress(done, total)` after each file.
+    public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> BatchSummary {
+        let start = Date()
+        let (processor, folders, loose) = try prepare()
+        let total = folders.reduce(0) { $0 + $1.files.count }
+        let done = Atomic<Int>(0)
+        var results: [JobResult] = []
+        for folder in folders {
+            results.append(try processor.process(folder) {
+                let value = done.add(1, ordering: .relaxed).newValue
+                progress(value, total)
+            })
+        }
+        try? FileManager.default.removeItem(at: processor.stagingRoot)
+        return BatchSummary(jobs: results, looseFiles: loose, seconds: Date().timeIntervalSince(start))
+    }
+}

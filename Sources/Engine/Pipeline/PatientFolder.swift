@@ -1,0 +1,81 @@
+import Foundation
+
+/// One input file of a patient folder and the neutral path it gets in the output.
+public struct PlannedFile: Sendable {
+    /// Path relative to the patient folder, as found.
+    public let relativePath: String
+    /// Path relative to the study folder in the output.
+    public let outputPath: String
+    public let size: Int64
+}
+
+/// Something in a patient folder that is not processed, and why.
+public struct IgnoredEntry: Sendable {
+    public let relativePath: String
+    public let reason: String
+}
+
+/// The files of one patient folder, listed without following symbolic links, with neutral
+/// output names decided up front from the sorted listing so re-runs give identical names.
+public struct PatientFolder: Sendable {
+    public let url: URL
+    public let name: String
+    public let files: [PlannedFile]
+    public let ignored: [IgnoredEntry]
+
+    public init(url: URL, keepNames: Bool = false) throws(PipelineError) {
+        self.url = url
+        name = url.lastPathComponent
+        var files: [PlannedFile] = []
+        var ignored: [IgnoredEntry] = []
+        try Self.walk(url.path, relative: "", output: "", keepNames: keepNames, files: &files, ignored: &ignored)
+        self.files = files
+        self.ignored = ignored
+    }
+
+    private static func walk(_ path: String, relative: String, output: String, keepNames: Bool,
+                             files: inout [PlannedFile], ignored: inout [IgnoredEntry]) throws(PipelineError) {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        } catch {
+            throw PipelineError(reason: "cannot list folder \(path): \(error.localizedDescription)")
+        }
+        var directoryNumber = 0
+        var fileNumber = 0
+        for name in names {
+            let full = path + "/" + name
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            if name.hasPrefix(".") || name.hasSuffix(".partial") {
+                ignored.append(IgnoredEntry(relativePath: rel, reason: "hidden or partial file"))
+                continue
+            }
+            var info = stat()
+            guard lstat(full, &info) == 0 else {
+                ignored.append(IgnoredEntry(relativePath: rel, reason: "cannot stat: \(String(cString: strerror(errno)))"))
+                continue
+            }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                directoryNumber += 1
+                let out = keepNames ? name : String(format: "D%03d", directoryNumber)
+                try walk(full, relative: rel, output: output.isEmpty ? out : output + "/" + out, keepNames: keepNames,
+                         files: &files, ignored: &ignored)
+            case S_IFREG:
+                fileNumber += 1
+                let out = keepNames ? name : String(format: "IM%05d.dcm", fileNumber)
+                files.append(PlannedFile(relativePath: rel, outputPath: output.isEmpty ? out : output + "/" + out,
+                                         size: Int64(info.st_size)))
+            case S_IFLNK:
+                ignored.append(IgnoredEntry(relativePath: rel, reason: "symbolic link (never followed)"))
+            default:
+                ignored.append(IgnoredEntry(relativePath: rel, reason: "not a regular file"))
+            }
+        }
+    }
+}
+
+public struct PipelineError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -1,0 +1,44 @@
+@testable import Engine
+import Foundation
+import GRDB
+import XCTest
+
+final class AuditStoreTests: XCTestCase {
+    func testDatabaseIsPrivateVersionedAndEventsAreAppendOnly() throws {
+        let dir = try temporaryDirectory()
+        let path = dir.appendingPathComponent("audit.sqlite").path
+        let store = try AuditStore(path: path)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o600)
+        let job = try store.createJob(source: "/in/4401203", folder: "4401203", options: "", edition: "2024b", toolVersion: "t")
+        try store.transition(job: job, to: .processing)
+        try store.transition(job: job, to: .delivered, deidentificationID: "DEID-0001", outputPath: "DEID-0001/study-x")
+        let queue = try DatabaseQueue(path: path)
+        let states = try queue.read { try String.fetchAll($0, sql: "SELECT state FROM events WHERE job_id = ? ORDER BY id", arguments: [job]) }
+        XCTAssertEqual(states, ["discovered", "processing", "delivered"])
+        XCTAssertThrowsError(try queue.write { try $0.execute(sql: "DELETE FROM events") })
+        XCTAssertThrowsError(try queue.write { try $0.execute(sql: "UPDATE events SET state = 'x'") })
+        let migrations = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+        XCTAssertEqual(migrations, ["v1"])
+        // Reopening applies no migration twice and keeps the data.
+        XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
+    }
+
+    func testMappingImportIsAllOrNothingAgainstTheDatabase() throws {
+        let store = try AuditStore(path: try temporaryDirectory().appendingPathComponent("a.sqlite").path)
+        try store.importMappings([("111", "P1", 2), ("222", "P2", 3)], sourceSheet: "first.xlsx")
+        XCTAssertEqual(try store.deidentificationID(forAccession: "222"), "P2")
+        XCTAssertThrowsError(try store.importMappings([("333", "P3", 2), ("111", "OTHER", 3)], sourceSheet: "second.csv")) { error in
+            XCTAssertTrue("\(error)".contains("second.csv row 3"))
+            XCTAssertFalse("\(error)".contains("111"))
+        }
+        XCTAssertNil(try store.deidentificationID(forAccession: "333"), "a refused sheet imports nothing")
+        try store.importMappings([("111", "P1", 2)], sourceSheet: "same-again.csv")
+    }
+
+    func testDateOffsetIsRecordedOnceAndReused() throws {
+        let store = try AuditStore(path: try temporaryDirectory().appendingPathComponent("a.sqlite").path)
+        XCTAssertEqual(try store.dateOffset(for: "P1", derived: -500), -500)
+        XCTAssertEqual(try store.dateOffset(for: "P1", derived: -900), -500)
+    }
+}

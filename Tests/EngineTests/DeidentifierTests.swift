@@ -1,0 +1,166 @@
+@testable import Engine
+import Foundation
+import XCTest
+
+/// Builds a CT dataset in memory with identifying data at the top level, in sequences three
+/// deep, in private, overlay and curve groups, then checks every action on the saved result.
+final class DeidentifierTests: XCTestCase {
+    static let ctImage = "1.2.840.10008.5.1.4.1.1.2"
+
+    override class func setUp() {
+        try! DicomToolkit.initialize()
+    }
+
+    func makeDataset(in dir: URL) throws -> DicomFile {
+        let file = DicomFile()
+        let ds = file.dataset
+        ds.put(.specificCharacterSet, "ISO_IR 100")
+        ds.put(Tag(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\AXIAL")
+        ds.put(.sopClassUID, Self.ctImage)
+        ds.put(.sopInstanceUID, "1.2.826.0.1.3680043.9.7391.100")
+        ds.put(Tag(0x0020, 0x000D), "1.2.826.0.1.3680043.9.7391.1")
+        ds.put(Tag(0x0020, 0x000E), "1.2.826.0.1.3680043.9.7391.2")
+        ds.put(Tag(0x0020, 0x0052), "1.2.826.0.1.3680043.9.7391.3")
+        ds.put(.patientName, "QUARTZHOLLOW^ZEPHYRINA")
+        ds.put(.patientID, "PID7391X0")
+        ds.put(.patientBirthDate, "19610315")
+        ds.put(Tag(0x0010, 0x0040), "F")
+        ds.put(Tag(0x0010, 0x1040), "44 VELVETMOOR LANE")
+        ds.put(.accessionNumber, "4401203")
+        ds.put(.studyDate, "20240117")
+        ds.put(Tag(0x0008, 0x0021), "20240118")
+        ds.put(Tag(0x0008, 0x0030), "101500")
+        ds.put(Tag(0x0008, 0x002A), "20240117101510.25")
+        ds.put(Tag(0x0008, 0x1030), "CT HEAD QUARTZHOLLOW")
+        ds.put(Tag(0x0008, 0x103E), "AXIAL 5MM")
+        ds.put(Tag(0x0008, 0x0080), "VELVETMOOR CLINIC")
+        ds.put(Tag(0x0008, 0x0090), "BRAMBLEWICK^OTTO")
+        ds.put(Tag(0x0020, 0x4000), "Patient Zephyrina fell at home")
+        ds.put(Tag(0x0018, 0x1030), "HEAD ROUTINE")
+        ds.put(.modality, "CT")
+        ds.put(Tag(0x0020, 0x0010), "STQ77")
+        ds.put(.rows, "2")
+        ds.put(.columns, "2")
+        ds.put(.bitsAllocated, "16")
+        ds.put(.samplesPerPixel, "1")
+        ds.put(.pixelData, "1\\2\\3\\4", vr: "OW")
+        // References: one to another image, one to the study itself three levels down.
+        let referenced = ds.appendItem(Tag(0x0008, 0x1140))!
+        referenced.put(Tag(0x0008, 0x1150), Self.ctImage)
+        referenced.put(Tag(0x0008, 0x1155), "1.2.826.0.1.3680043.9.7391.99")
+        let request = ds.appendItem(Tag(0x0040, 0x0275))!
+        request.put(Tag(0x0040, 0x1001), "RPQUARTZ1")
+        request.put(.accessionNumber, "4401203")
+        let study = request.appendItem(Tag(0x0008, 0x1110))!
+        study.put(Tag(0x0008, 0x1150), "1.2.840.10008.3.1.2.3.1")
+        study.put(Tag(0x0008, 0x1155), "1.2.826.0.1.3680043.9.7391.1")
+        study.put(Tag(0x0040, 0xA123), "QUARTZHOLLOW^Z")
+        // Private block, overlay, curve, original attributes.
+        ds.put(Tag(0x0009, 0x0010), "QUARTZ_PRIVATE_01", vr: "LO")
+        ds.put(Tag(0x0009, 0x1001), "QUARTZHOLLOW", vr: "LO")
+        ds.appendItem(Tag(0x0009, 0x1002))?.put(Tag(0x0010, 0x0010), "QUARTZHOLLOW")
+        ds.put(Tag(0x6000, 0x0010), "2", vr: "US")
+        ds.put(Tag(0x6000, 0x0022), "QUARTZHOLLOW overlay", vr: "LO")
+        ds.put(Tag(0x6000, 0x3000), "0", vr: "OW")
+        ds.put(Tag(0x5000, 0x2500), "QUARTZHOLLOW curve", vr: "LO")
+        let original = ds.appendItem(Tag(0x0400, 0x0561))!
+        original.appendItem(Tag(0x0400, 0x0550))?.put(.patientName, "QUARTZHOLLOW^OLD")
+        ds.put(Tag(0x0010, 0x1010), "")
+        return try file.roundTrip(in: dir, name: "input.dcm")
+    }
+
+    func deidentify(_ options: Set<ProfileOption>, offset: Int = -400) throws -> (DicomFile, DicomFile, UIDRemapper) {
+        let dir = try temporaryDirectory()
+        let input = try makeDataset(in: dir)
+        let remapper = UIDRemapper(secret: testSecret)
+        let deidentifier = Deidentifier(profile: try Profile(options: options), uids: remapper)
+        let target = try DicomFile(path: dir.appendingPathComponent("input.dcm").path)
+        XCTAssertNil(deidentifier.quarantineReason(for: target))
+        deidentifier.apply(to: target, patient: PatientContext(
+            deidentificationID: "DEID-0001", dateShifter: options.contains(.modifiedDates) ? DateShifter(days: offset) : nil))
+        return (input, try target.roundTrip(in: dir, name: "output.dcm"), remapper)
+    }
+
+    func testBasicProfileWithoutOptions() throws {
+        let (input, output, uids) = try deidentify([])
+        let ds = output.dataset
+        XCTAssertEqual(ds.string(.patientName), "DEID-0001")
+        XCTAssertEqual(ds.string(.patientID), "DEID-0001")
+        XCTAssertEqual(ds.string(.accessionNumber), "DEID-0001")
+        XCTAssertEqual(ds.string(.patientBirthDate), "")                       // Z
+        XCTAssertEqual(ds.string(.studyDate), "")                              // Z
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x0021)), "19000101")             // X/D -> dummy
+        XCTAssertNil(ds.string(Tag(0x0008, 0x1030)))                           // X
+        XCTAssertNil(ds.string(Tag(0x0008, 0x103E)))                           // X
+        XCTAssertNil(ds.string(Tag(0x0020, 0x4000)))                           // X
+        XCTAssertNil(ds.string(Tag(0x0010, 0x1040)))                           // X
+        XCTAssertEqual(ds.string(Tag(0x0018, 0x1030)), "REMOVED")              // X/D -> dummy
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x0090)), "")                     // Z
+        XCTAssertEqual(ds.string(Tag(0x0010, 0x0040)), "")                     // Patient's Sex: Z without the option
+        XCTAssertEqual(ds.string(.sopClassUID), Self.ctImage)                  // standard UID kept
+        XCTAssertEqual(ds.string(.sopInstanceUID), uids.map("1.2.826.0.1.3680043.9.7391.100"))
+        XCTAssertEqual(ds.string(Tag(0x0020, 0x000D)), uids.map("1.2.826.0.1.3680043.9.7391.1"))
+        XCTAssertEqual(ds.string(Tag(0x0020, 0x0052)), uids.map("1.2.826.0.1.3680043.9.7391.3"))
+        XCTAssertEqual(ds.string(.longitudinalTemporalInformationModified), "REMOVED")
+        XCTAssertEqual(ds.string(.patientIdentityRemoved), "YES")
+        let codes = ds.items(.deidentificationMethodCodeSequence).compactMap { $0.string(.codeValue) }
+        XCTAssertEqual(codes, ["113100"])
+        XCTAssertTrue(ds.strings(.deidentificationMethod).contains { $0.contains("2024b") })
+        XCTAssertEqual(ds.binary(.pixelData), input.dataset.binary(.pixelData))
+    }
+
+    func testSequencesAtDepthKeepReferencesConsistent() throws {
+        let (_, output, uids) = try deidentify([])
+        let ds = output.dataset
+        let referenced = ds.items(Tag(0x0008, 0x1140))
+        XCTAssertEqual(referenced.count, 1)
+        XCTAssertEqual(referenced[0].string(Tag(0x0008, 0x1150)), Self.ctImage)
+        XCTAssertEqual(referenced[0].string(Tag(0x0008, 0x1155)), uids.map("1.2.826.0.1.3680043.9.7391.99"))
+        // Request Attributes Sequence is X in the Basic Profile: gone with everything in it.
+        XCTAssertTrue(ds.items(Tag(0x0040, 0x0275)).isEmpty)
+        XCTAssertNil(ds.string(Tag(0x0040, 0x0275)))
+    }
+
+    func testPrivateOverlayCurveAndOriginalAttributesAreRemoved() throws {
+        let (_, output, _) = try deidentify(ProfileOption.defaults)
+        let tags = output.dataset.elements.map(\.tag)
+        XCTAssertFalse(tags.contains { $0.isPrivate }, "private elements left: \(tags.filter(\.isPrivate))")
+        XCTAssertFalse(tags.contains { $0.group & 0xFF00 == 0x6000 || $0.group & 0xFF00 == 0x5000 })
+        XCTAssertFalse(tags.contains(Tag(0x0400, 0x0561)))
+    }
+
+    func testDefaultOptionsShiftDatesCleanDescriptorsAndKeepCharacteristics() throws {
+        let (_, output, _) = try deidentify(ProfileOption.defaults, offset: -400)
+        let ds = output.dataset
+        XCTAssertEqual(ds.string(.studyDate), "20221213")                      // 2024-01-17 - 400 days
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x0021)), "20221214")             // still one day later
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x002A)), "20221213101510.25")
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x0030)), "101500")               // time of day kept
+        XCTAssertEqual(ds.string(.patientBirthDate), "")                       // Z, no option keeps it
+        XCTAssertEqual(ds.string(.patientAge), "062Y")                         // computed before the dates went
+        XCTAssertEqual(ds.string(Tag(0x0010, 0x0040)), "F")
+        XCTAssertNil(ds.string(Tag(0x0008, 0x1030)), "descriptor naming the patient must go")
+        XCTAssertEqual(ds.string(Tag(0x0008, 0x103E)), "AXIAL 5MM", "a clean descriptor is kept")
+        XCTAssertNil(ds.string(Tag(0x0020, 0x4000)), "free text naming the patient must go")
+        XCTAssertEqual(ds.string(Tag(0x0018, 0x1030)), "HEAD ROUTINE")
+        XCTAssertEqual(ds.string(.longitudinalTemporalInformationModified), "MODIFIED")
+        let codes = ds.items(.deidentificationMethodCodeSequence).compactMap { $0.string(.codeValue) }
+        XCTAssertEqual(Set(codes), ["113100", "113107", "113108", "113105"])
+    }
+
+    func testQuarantineDecisions() throws {
+        let dir = try temporaryDirectory()
+        let deidentifier = Deidentifier(profile: try Profile(options: []), uids: UIDRemapper(secret: testSecret))
+        func check(_ edit: (DicomItem) -> Void) throws -> QuarantineReason? {
+            let file = try makeDataset(in: dir)
+            edit(file.dataset)
+            return deidentifier.quarantineReason(for: try file.roundTrip(in: dir, name: "q.dcm"))
+        }
+        XCTAssertNil(try check { _ in })
+        XCTAssertEqual(try check { $0.put(.burnedInAnnotation, "YES") }, .burnedInAnnotation)
+        XCTAssertEqual(try check { $0.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.88.22") }, .sopClassNotAllowed("1.2.840.10008.5.1.4.1.1.88.22"))
+        XCTAssertEqual(try check { $0.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.7") }, .sopClassNotAllowed("1.2.840.10008.5.1.4.1.1.7"))
+        XCTAssertEqual(try check { $0.put(.imageType, "ORIGINAL\\PRIMARY\\LOCALIZER") }, .localizer)
+        XCTAssertEqual(try check { $0.put(.rows, "512") }, .pixelDataTruncated(expected: 2048, found: 8))
+    }
+}
