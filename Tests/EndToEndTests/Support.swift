@@ -1,0 +1,105 @@
+import Engine
+import Foundation
+import XCTest
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+var sharedTestData: URL? {
+    let url = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/testdata")
+    return FileManager.default.fileExists(atPath: url.path) ? url : nil
+}
+
+func temporaryDirectory(_ name: String = #function) throws -> URL {
+    let url = FileManager.default.temporaryDirectory
+        .appendingPathComponent("ctdeid-e2e-\(ProcessInfo.processInfo.processIdentifier)")
+        .appendingPathComponent(name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString.prefix(8))
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// The real `ctdeid` binary: $CTDEID_BIN, else the debug build `make test` made first.
+var ctdeidBinary: URL {
+    if let path = ProcessInfo.processInfo.environment["CTDEID_BIN"] { return URL(fileURLWithPath: path) }
+    return repositoryRoot.appendingPathComponent(".build/debug/ctdeid")
+}
+
+struct ProcessResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    /// True when the process ended by a signal (a crash), not by exit().
+    let crashed: Bool
+}
+
+/// Runs ctdeid as a process, killing it after `timeout` seconds (a hang is a failure).
+func runCTDeid(_ arguments: [String], timeout: TimeInterval = 600, file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
+    let binary = ctdeidBinary
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        throw XCTSkip("ctdeid binary not built at \(binary.path): run `swift build` first (make test does)")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let deadline = DispatchTime.now() + timeout
+    let outData = ReadAll(out.fileHandleForReading), errData = ReadAll(err.fileHandleForReading)
+    let finished = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async { process.waitUntilExit(); finished.signal() }
+    if finished.wait(timeout: deadline) == .timedOut {
+        process.terminate()
+        XCTFail("ctdeid \(arguments.first ?? "") did not finish within \(Int(timeout)) s (hang)", file: file, line: line)
+        finished.wait()
+    }
+    return ProcessResult(status: process.terminationStatus, stdout: outData.wait(), stderr: errData.wait(),
+                         crashed: process.terminationReason == .uncaughtSignal)
+}
+
+/// Drains a pipe on a background thread so a chatty process never blocks on a full pipe.
+final class ReadAll: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+    init(_ handle: FileHandle) {
+        DispatchQueue.global().async {
+            self.data = handle.readDataToEndOfFile()
+            self.done.signal()
+        }
+    }
+    func wait() -> String {
+        done.wait()
+        done.signal()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Every regular file below a folder, sorted.
+func regularFiles(under url: URL) -> [URL] {
+    guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else { return [] }
+    return enumerator.compactMap { $0 as? URL }
+        .filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+        .sorted { $0.path < $1.path }
+}
+
+/// Every element at every depth of a dataset, with the item it lives in.
+func walk(_ item: DicomItem, _ visit: (DicomItem, ElementInfo, Int) -> Void, depth: Int = 0) {
+    for element in item.elements {
+        visit(item, element, depth)
+        if element.isSequence {
+            for child in item.items(element.tag) { walk(child, visit, depth: depth + 1) }
+        }
+    }
+}
+
+func sqlite(_ database: String, _ query: String) throws -> [[String]] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = ["-separator", "\t", database, query]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.components(separatedBy: "\t") }
+}
