@@ -56,6 +56,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(name: "FixturesTests", dependencies: ["Fixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Fixtures"]),
     ],
     swiftLanguageModes: [.v6],

@@ -44,6 +44,11 @@ final class ProfileTests: XCTestCase {
         XCTAssertEqual(profile.action(for: Tag(0x0008, 0x0018)), .keep)        // SOP Instance UID retained
         XCTAssertEqual(profile.rule(for: Tag(0x0008, 0x1030))?.basic, .remove)
         XCTAssertEqual(profile.action(for: Tag(0x0010, 0x0010)), .empty)       // no option keeps the name
+        // Product choices on top of the table: descriptions of the person and ethnic group are not retained.
+        XCTAssertEqual(profile.action(for: Tag(0x0010, 0x2180)), .remove)      // Occupation (clean-descriptors C)
+        XCTAssertEqual(profile.action(for: Tag(0x0010, 0x4000)), .remove)      // Patient Comments
+        XCTAssertEqual(profile.action(for: Tag(0x0010, 0x2160)), .remove)      // Ethnic Group (patient characteristics K)
+        XCTAssertEqual(profile.action(for: Tag(0x0010, 0x1030)), .keep)        // Patient's Weight
         let full = try Profile(options: [.retainFullDates])
         XCTAssertEqual(full.action(for: Tag(0x0008, 0x0020)), .keep)
     }

@@ -73,7 +73,7 @@ public struct Deidentifier: Sendable {
                .lazy.compactMap({ dataset.string($0) }).first(where: { !$0.isEmpty }) {
             age = DateShifter.age(birth: birth, at: date)
         }
-        if walk.needsTokens { walk.collectTokens(dataset) }
+        walk.collectTokens(dataset)
         walk.process(dataset)
 
         let id = patient.deidentificationID
@@ -118,12 +118,6 @@ private struct Walk {
     }
 
     var profile: Profile { deidentifier.profile }
-
-    /// Tokens are needed only when some text may be kept after cleaning.
-    var needsTokens: Bool {
-        profile.options.contains(.cleanDescriptors) || profile.options.contains(.retainDeviceIdentity)
-            || profile.options.contains(.retainPatientCharacteristics)
-    }
 
     static let textVRs: Set<String> = ["PN", "LO", "SH", "AE", "ST", "LT", "UT", "UC", "CS"]
 
@@ -191,11 +185,14 @@ private struct Walk {
                 continue
             }
             guard let rule = profile.rule(for: tag) else {
-                // Not in the table: kept, but person names anywhere are never passed on.
+                // Not in the table: kept, but person names anywhere are never passed on, and text
+                // that contains a word of a removed value (a name in a protocol note) is replaced.
                 if vr == "PN" {
                     dummy(item, element, vr: vr)
                 } else if element.isSequence {
                     recurse(item, tag)
+                } else if Self.textVRs.contains(vr), vr != "CS", containsIdentity(item, tag) {
+                    dummy(item, element, vr: vr)
                 }
                 continue
             }
@@ -251,12 +248,17 @@ private struct Walk {
         case "UI":
             remapUIDs(item, tag)
         case _ where Self.textVRs.contains(vr) || vr == "UN":
-            let bytes = item.bytes(tag) ?? item.binary(tag) ?? []
-            let dirty = tokens.matches(IdentityTokens.latin1(bytes)) || (utf8(bytes).map(tokens.matches) ?? false)
-            if dirty || element.vr == "UN" { apply(fallback, rule: rule, to: element, vr: vr, in: item) }
+            if element.vr == "UN" || containsIdentity(item, tag) { apply(fallback, rule: rule, to: element, vr: vr, in: item) }
         default:
             break
         }
+    }
+
+    /// Whether a text value contains a word of the values the profile removes, in the converted
+    /// text or in the raw bytes.
+    mutating func containsIdentity(_ item: DicomItem, _ tag: Tag) -> Bool {
+        guard !tokens.isEmpty, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { return false }
+        return tokens.matches(IdentityTokens.latin1(bytes)) || (utf8(bytes).map(tokens.matches) ?? false)
     }
 
     mutating func recurse(_ item: DicomItem, _ tag: Tag) {

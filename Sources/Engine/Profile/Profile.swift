@@ -164,7 +164,14 @@ public struct Profile: Sendable {
             }
             var action = basic
             // An enabled option that retains wins over one that cleans, which wins over the basic action.
-            let optionCodes = options.compactMap { row.rest[$0.column] }
+            // Clean Descriptors is for descriptions of the study, series and images; descriptions of
+            // the person (group 0010: occupation, history, comments) stay with the Basic Profile.
+            // Retain Patient Characteristics keeps what a study needs (age, sex, size, weight, coded
+            // statuses) but not Ethnic Group, free text in a special category of personal data.
+            let optionCodes = options.filter {
+                !($0 == .cleanDescriptors && pattern >> 16 == 0x0010)
+                    && !($0 == .retainPatientCharacteristics && pattern == 0x0010_2160)
+            }.compactMap { row.rest[$0.column] }
             if optionCodes.contains("K") {
                 action = .keep
             } else if optionCodes.contains("C") {
