@@ -28,9 +28,9 @@ test: deps
 
 ## Generate a small synthetic inbox, de-identify it, show where everything went.
 demo: release
-	rm -rf $(DEMO)
-	$(BIN_RELEASE) sample --output $(DEMO)/inbox --mapping $(DEMO)/mapping.csv --patients 3 --slices 40 --size 256
-	$(BIN_RELEASE) run --input $(DEMO)/inbox --output $(DEMO)/outbox --mapping $(DEMO)/mapping.csv \
+	@rm -rf $(DEMO)
+	@$(BIN_RELEASE) sample --output $(DEMO)/inbox --mapping $(DEMO)/mapping.csv --patients 3 --slices 40 --size 256
+	@$(BIN_RELEASE) run --input $(DEMO)/inbox --output $(DEMO)/outbox --mapping $(DEMO)/mapping.csv \
 	  --database $(DEMO)/ctdeid.sqlite --quiet; status=$$?; \
 	echo; echo "input:    $(DEMO)/inbox  (untouched)"; \
 	echo "output:   $(DEMO)/outbox"; find $(DEMO)/outbox -maxdepth 3 -type d | sort | sed 's/^/  /'; \

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct CTDeid: ParsableCommand {
+struct CTDeid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctdeid",
         abstract: "De-identify head CT: DICOM PS3.15 Annex E metadata de-identification with an SQLite audit trail.",
@@ -12,14 +12,19 @@ struct CTDeid: ParsableCommand {
             query the audit database with sqlite3 for details (see the README).
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, SampleCommand.self]
+        subcommands: [RunCommand.self, ServeCommand.self, MappingCommand.self, JobsCommand.self, ShowCommand.self,
+                      RetryCommand.self, SampleCommand.self]
     )
 
     /// ArgumentParser uses 64 for usage errors; the product promises 2.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)

@@ -152,6 +152,15 @@ public final class AuditStore: Sendable {
                     FROM mappings m;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            // The service moves or deletes the input after delivery, and operators can force a redelivery.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN input_disposition TEXT;
+                ALTER TABLE jobs ADD COLUMN input_disposed_at TEXT;
+                ALTER TABLE jobs ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX jobs_state ON jobs(state);
+                """)
+        }
         return migrator
     }
 
@@ -256,6 +265,139 @@ public final class AuditStore: Sendable {
                 JobSummary(id: $0["id"], folder: $0["folder"], state: $0["state"], reason: $0["reason"],
                            deidentificationID: $0["deid_id"])
             }
+        }
+    }
+
+    public struct JobDetail: Sendable {
+        public let id: Int64
+        public let source: String
+        public let folder: String
+        public let state: JobState
+        public let reason: String?
+        public let deidentificationID: String?
+        public let outputPath: String?
+        public let options: String?
+        public let filesTotal: Int
+        public let filesDelivered: Int
+        public let filesQuarantined: Int
+        public let filesIgnored: Int
+        public let inputDisposition: String?
+        public let force: Bool
+        public let createdAt: String
+        public let updatedAt: String
+
+        init(_ row: Row) {
+            id = row["id"]
+            source = row["source"]
+            folder = row["folder"]
+            state = JobState(rawValue: row["state"]) ?? .failed
+            reason = row["reason"]
+            deidentificationID = row["deid_id"]
+            outputPath = row["output_path"]
+            options = row["options"]
+            filesTotal = row["files_total"]
+            filesDelivered = row["files_delivered"]
+            filesQuarantined = row["files_quarantined"]
+            filesIgnored = row["files_ignored"]
+            inputDisposition = row["input_disposition"]
+            force = row["force"]
+            createdAt = row["created_at"]
+            updatedAt = row["updated_at"]
+        }
+    }
+
+    public func job(_ id: Int64) throws(AuditError) -> JobDetail? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(JobDetail.init) }
+    }
+
+    public func jobs(in states: [JobState]) throws(AuditError) -> [JobDetail] {
+        let list = states.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        return try read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(list)) ORDER BY id").map(JobDetail.init) }
+    }
+
+    public func allJobs(limit: Int = 1000) throws(AuditError) -> [JobDetail] {
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM jobs ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit]).map(JobDetail.init) }
+    }
+
+    /// The job a folder in the inbox belongs to: its latest job unless that one ended.
+    public func openJob(folder: String) throws(AuditError) -> JobDetail? {
+        try read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT * FROM jobs WHERE folder = ? AND state NOT IN ('delivered', 'quarantined') ORDER BY id DESC LIMIT 1
+                """, arguments: [folder]).map(JobDetail.init)
+        }
+    }
+
+    public struct Event: Sendable {
+        public let at: String
+        public let state: String
+        public let reason: String?
+    }
+
+    public func events(job: Int64) throws(AuditError) -> [Event] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT at, state, reason FROM events WHERE job_id = ? ORDER BY id", arguments: [job])
+                .map { Event(at: $0["at"], state: $0["state"], reason: $0["reason"]) }
+        }
+    }
+
+    /// Quarantine and ignore reasons of a job's files, with counts (no paths: they can name the patient).
+    public func fileReasons(job: Int64) throws(AuditError) -> [(outcome: String, reason: String, count: Int)] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT outcome, coalesce(reason, '') AS reason, count(*) AS n FROM files WHERE job_id = ? AND outcome != 'delivered'
+                GROUP BY outcome, reason ORDER BY outcome, reason
+                """, arguments: [job]).map { ($0["outcome"], $0["reason"], $0["n"]) }
+        }
+    }
+
+    public func quarantinedInputPaths(job: Int64) throws(AuditError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT input_path FROM files WHERE job_id = ? AND outcome = 'quarantined'", arguments: [job])
+        }
+    }
+
+    public func recordInputDisposition(job: Int64, _ disposition: String) throws(AuditError) {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET input_disposition = ?, input_disposed_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
+                """, arguments: [disposition, job])
+        }
+    }
+
+    /// Re-queues a held, failed or quarantined job; a duplicate is then delivered again beside the first copy.
+    public func requestRetry(job: Int64) throws(AuditError) -> JobDetail {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [job]) else {
+                throw AuditError(reason: "no job \(job)")
+            }
+            let detail = JobDetail(row)
+            guard [.held, .failed, .quarantined].contains(detail.state) else {
+                throw AuditError(reason: "job \(job) is \(detail.state.rawValue); only held, failed or quarantined jobs can be retried")
+            }
+            let force = (detail.reason ?? "").hasPrefix("duplicate")
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'queued', reason = 'retry requested by an operator', force = ?,
+                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
+                """, arguments: [force, job])
+            try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, 'queued', 'retry requested by an operator')",
+                           arguments: [job])
+            return detail
+        }
+    }
+
+    /// Increases with every imported sheet: the service re-checks held jobs when it moves.
+    public func latestMappingImport() throws(AuditError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM mapping_imports") ?? 0 }
+    }
+
+    public func stateCounts() throws(AuditError) -> [JobState: Int] {
+        try read { db in
+            var counts: [JobState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
         }
     }
 

@@ -42,7 +42,7 @@ public struct BatchSummary: Sendable {
 
     /// Duplicates were delivered by an earlier run, so they do not make the run fail.
     public var allDelivered: Bool {
-        jobs.allSatisfy { $0.state == .delivered && $0.quarantined == 0 || ($0.reason ?? "").hasPrefix("duplicate") }
+        jobs.allSatisfy { $0.state == .delivered && $0.quarantined == 0 || $0.isDuplicate }
     }
 }
 
@@ -125,7 +125,7 @@ public struct BatchRun: Sendable {
         }
         let deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
-                                     workers: c.workers, keepNames: c.keepNames)
+                                     stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers)
         return (processor, folders, loose)
     }
 

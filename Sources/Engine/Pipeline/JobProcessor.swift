@@ -16,6 +16,29 @@ public struct JobResult: Sendable {
     public let outputPath: String?
     /// Quarantine reason codes and how many files had each.
     public let quarantineReasons: [String: Int]
+
+    /// A duplicate was delivered earlier: nothing is missing.
+    public var isDuplicate: Bool { (reason ?? "").hasPrefix("duplicate") }
+}
+
+/// A job whose files are de-identified in staging, ready to be moved into the output.
+public struct StagedJob: Sendable {
+    public let job: Int64
+    public let folder: PatientFolder
+    public let deidentificationID: String
+    let records: [FileRecord]
+    let stagedStudy: URL
+    let studyName: String
+}
+
+/// What staging a folder came to.
+public enum StageOutcome: Sendable {
+    /// Ready to deliver.
+    case staged(StagedJob)
+    /// Ended without delivery (held, quarantined); already recorded.
+    case finished(JobResult)
+    /// Stopped for shutdown: staging removed, the job stays `processing` and is redone on restart.
+    case interrupted
 }
 
 /// Turns one patient folder into one delivered study: every file de-identified in parallel
@@ -24,112 +47,169 @@ public struct JobProcessor: Sendable {
     public let deidentifier: Deidentifier
     public let store: AuditStore
     public let outputRoot: URL
+    public let stagingRoot: URL
     public let workers: Int
-    public let keepNames: Bool
 
-    public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, workers: Int, keepNames: Bool = false) {
+    public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, stagingRoot: URL, workers: Int) {
         self.deidentifier = deidentifier
         self.store = store
         self.outputRoot = outputRoot
+        self.stagingRoot = stagingRoot
         self.workers = max(1, workers)
-        self.keepNames = keepNames
     }
 
-    var stagingRoot: URL { outputRoot.appendingPathComponent(".ctdeid-staging") }
-
-    /// Processes one planned folder. `progress` is called once per finished file, from any thread.
-    public func process(_ folder: PatientFolder, progress: @Sendable () -> Void = {}) throws(AuditError) -> JobResult {
+    /// A new job row for a patient folder.
+    public func createJob(for folder: URL) throws(AuditError) -> Int64 {
         let profile = deidentifier.profile
-        let job = try store.createJob(source: folder.url.path, folder: folder.name,
-                                      options: profile.options.sorted().map(\.rawValue).joined(separator: ","),
-                                      edition: profile.edition, toolVersion: deidentifier.toolVersion)
-        let ignoredRecords = folder.ignored.map {
-            FileRecord(inputPath: folder.name + "/" + $0.relativePath, inputSize: 0, inputSHA256: nil, outcome: .ignored, reason: $0.reason)
-        }
-        func finish(_ state: JobState, _ reason: String?, records: [FileRecord] = [], output: String? = nil,
-                    id: String? = nil) throws(AuditError) -> JobResult {
-            try store.recordFiles(job: job, records + ignoredRecords)
-            try store.transition(job: job, to: state, reason: reason, deidentificationID: id, outputPath: output)
-            var reasons: [String: Int] = [:]
-            for record in records where record.outcome == .quarantined { reasons[record.reason?.components(separatedBy: ":").first ?? "", default: 0] += 1 }
-            return JobResult(jobID: job, state: state, reason: reason,
-                             delivered: records.filter { $0.outcome == .delivered }.count,
-                             quarantined: records.filter { $0.outcome == .quarantined }.count,
-                             ignored: ignoredRecords.count, outputPath: output, quarantineReasons: reasons)
-        }
+        return try store.createJob(source: folder.path, folder: folder.lastPathComponent,
+                                   options: profile.options.sorted().map(\.rawValue).joined(separator: ","),
+                                   edition: profile.edition, toolVersion: deidentifier.toolVersion)
+    }
 
+    public func stagingFolder(job: Int64) -> URL { stagingRoot.appendingPathComponent("job-\(job)") }
+
+    /// One-shot convenience: stage and deliver.
+    public func process(_ folder: PatientFolder, job: Int64? = nil, progress: @Sendable () -> Void = {}) throws(AuditError) -> JobResult {
+        let job = if let job { job } else { try createJob(for: folder.url) }
+        switch try stage(folder, job: job, progress: progress) {
+        case .staged(let staged): return try deliver(staged)
+        case .finished(let result): return result
+        case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
+                                            quarantined: 0, ignored: 0, outputPath: nil, quarantineReasons: [:])
+        }
+    }
+
+    /// De-identifies every file of the folder into staging. `shouldStop` is asked before each file.
+    public func stage(_ folder: PatientFolder, job: Int64, force: Bool = false, progress: @Sendable () -> Void = {},
+                      shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
         guard let id = try store.deidentificationID(forAccession: folder.name) else {
-            return try finish(.held, "no-mapping: the folder name is not in any imported mapping sheet")
+            return .finished(try finish(job, folder, .held, "no-mapping: the folder name is not in any imported mapping sheet"))
         }
         if folder.files.isEmpty {
-            return try finish(.held, "empty: the folder holds no files", id: id)
+            return .finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id))
         }
         try store.transition(job: job, to: .processing, deidentificationID: id)
 
+        let profile = deidentifier.profile
         var shifter: DateShifter?
         if profile.options.contains(.modifiedDates) {
             shifter = DateShifter(days: try store.dateOffset(for: id, derived: deidentifier.uids.dateOffsetDays(for: id)))
         }
         let patient = PatientContext(deidentificationID: id, dateShifter: shifter)
-        let studyName = "study-" + deidentifier.uids.neutralName("study:" + folder.name)
-        let staging = stagingRoot.appendingPathComponent("job-\(job)")
+        var studyName = "study-" + deidentifier.uids.neutralName("study:" + folder.name)
+        // A forced redelivery of a study already in the output goes beside it, never over it.
+        if force { studyName += "-\(job)" }
+        let staging = stagingFolder(job: job)
         let stagedStudy = staging.appendingPathComponent(studyName)
         try? FileManager.default.removeItem(at: staging)
 
         let outcomes = Mutex([FileWork?](repeating: nil, count: folder.files.count))
+        let next = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
         let deidentifier = self.deidentifier
-        let iterations = folder.files.count
-        let chunk = max(1, (iterations + workers * 4 - 1) / (workers * 4))
-        DispatchQueue.concurrentPerform(iterations: (iterations + chunk - 1) / chunk) { slice in
-            for index in slice * chunk..<min(iterations, (slice + 1) * chunk) {
-                let planned = folder.files[index]
-                let work = FileWork.run(planned, folder: folder, stagedStudy: stagedStudy, patient: patient,
+        let count = folder.files.count
+        // `workers` loops pull the next file; a slow file never holds up a whole chunk.
+        DispatchQueue.concurrentPerform(iterations: min(workers, count)) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                if index >= count { return }
+                if shouldStop() {
+                    stopped.store(true, ordering: .relaxed)
+                    return
+                }
+                let work = FileWork.run(folder.files[index], folder: folder, stagedStudy: stagedStudy, patient: patient,
                                         deidentifier: deidentifier)
                 outcomes.withLock { $0[index] = work }
                 progress()
             }
         }
+        if stopped.load(ordering: .relaxed) {
+            try? FileManager.default.removeItem(at: staging)
+            return .interrupted
+        }
         let works = outcomes.withLock { $0.map { $0! } }
-        let records = works.map(\.record)
+        var records = works.map(\.record)
 
         if works.contains(where: \.accessionMismatch) {
             try? FileManager.default.removeItem(at: staging)
-            return try finish(.held, "accession-mismatch: AccessionNumber in the files differs from the folder name",
-                              records: records.map { var r = $0; if r.outcome == .delivered { r.outcome = .ignored; r.reason = "job held"; r.outputPath = nil; r.outputSHA256 = nil; r.outputSize = nil }; return r },
-                              id: id)
+            for index in records.indices where records[index].outcome == .delivered {
+                records[index].outcome = .ignored
+                records[index].reason = "job held before delivery"
+                records[index].outputPath = nil
+                records[index].outputSHA256 = nil
+                records[index].outputSize = nil
+            }
+            return .finished(try finish(job, folder, .held,
+                                        "accession-mismatch: AccessionNumber in the files differs from the folder name",
+                                        records: records, id: id))
         }
         guard records.contains(where: { $0.outcome == .delivered }) else {
             try? FileManager.default.removeItem(at: staging)
-            return try finish(.quarantined, "every file was quarantined", records: records, id: id)
+            return .finished(try finish(job, folder, .quarantined, "every file was quarantined", records: records, id: id))
         }
+        return .staged(StagedJob(job: job, folder: folder, deidentificationID: id, records: records,
+                                 stagedStudy: stagedStudy, studyName: studyName))
+    }
 
-        // Durable before visible: flush staging, rename into place, flush the parent folder.
+    /// Flushes staging, records the files and the destination, then moves the study into the
+    /// output with one rename. A crash between the record and the rename is resolved on restart
+    /// by `Recovery`: the destination either exists (delivered) or not (redo).
+    public func deliver(_ staged: StagedJob) throws(AuditError) -> JobResult {
+        let id = staged.deidentificationID
         let patientFolder = outputRoot.appendingPathComponent(id)
-        let destination = patientFolder.appendingPathComponent(studyName)
-        let relativeOutput = id + "/" + studyName
-        do {
-            syncFileSystem(of: stagedStudy.path)
-            try FileManager.default.createDirectory(at: patientFolder, withIntermediateDirectories: true)
-            if FileManager.default.fileExists(atPath: destination.path) {
-                try? FileManager.default.removeItem(at: staging)
-                return try finish(.held, "duplicate: this study is already in the output (\(relativeOutput)); nothing was overwritten",
-                                  records: records.map { var r = $0; if r.outcome == .delivered { r.outcome = .ignored; r.reason = "duplicate of an earlier delivery" }; return r },
-                                  output: relativeOutput, id: id)
+        let destination = patientFolder.appendingPathComponent(staged.studyName)
+        let relativeOutput = id + "/" + staged.studyName
+        let staging = stagingFolder(job: staged.job)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        if FileManager.default.fileExists(atPath: destination.path) {
+            var records = staged.records
+            for index in records.indices where records[index].outcome == .delivered {
+                records[index].outcome = .ignored
+                records[index].reason = "duplicate of an earlier delivery"
             }
-            if rename(stagedStudy.path, destination.path) != 0 {
+            return try finish(staged.job, staged.folder, .held,
+                              "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
+                              records: records, id: id)
+        }
+        do {
+            syncFileSystem(of: staged.stagedStudy.path)
+            try FileManager.default.createDirectory(at: patientFolder, withIntermediateDirectories: true)
+            try store.recordFiles(job: staged.job, staged.records + ignoredRecords(staged.folder))
+            try store.transition(job: staged.job, to: .processing, reason: "delivering", deidentificationID: id,
+                                 outputPath: relativeOutput)
+            if rename(staged.stagedStudy.path, destination.path) != 0 {
                 throw PipelineError(reason: "cannot move the study into the output: \(String(cString: strerror(errno)))")
             }
             syncDirectory(patientFolder.path)
-            try? FileManager.default.removeItem(at: staging)
         } catch let error as AuditError {
             throw error
         } catch {
-            try? FileManager.default.removeItem(at: staging)
-            return try finish(.failed, "delivery failed: \(error)", records: records, id: id)
+            return try finish(staged.job, staged.folder, .failed, "delivery failed: \(error)", records: staged.records, id: id)
         }
-        let quarantined = records.contains { $0.outcome == .quarantined }
-        return try finish(.delivered, quarantined ? "delivered; some files quarantined" : nil, records: records,
-                          output: relativeOutput, id: id)
+        let quarantined = staged.records.contains { $0.outcome == .quarantined }
+        return try finish(staged.job, staged.folder, .delivered, quarantined ? "delivered; some files quarantined" : nil,
+                          records: staged.records, output: relativeOutput, id: id)
+    }
+
+    func ignoredRecords(_ folder: PatientFolder) -> [FileRecord] {
+        folder.ignored.map {
+            FileRecord(inputPath: folder.name + "/" + $0.relativePath, inputSize: 0, inputSHA256: nil, outcome: .ignored, reason: $0.reason)
+        }
+    }
+
+    func finish(_ job: Int64, _ folder: PatientFolder, _ state: JobState, _ reason: String?, records: [FileRecord] = [],
+                output: String? = nil, id: String? = nil) throws(AuditError) -> JobResult {
+        let ignored = ignoredRecords(folder)
+        try store.recordFiles(job: job, records + ignored)
+        try store.transition(job: job, to: state, reason: reason, deidentificationID: id, outputPath: output)
+        var reasons: [String: Int] = [:]
+        for record in records where record.outcome == .quarantined {
+            reasons[record.reason?.components(separatedBy: ":").first ?? "", default: 0] += 1
+        }
+        return JobResult(jobID: job, state: state, reason: reason,
+                         delivered: state == .delivered ? records.filter { $0.outcome == .delivered }.count : 0,
+                         quarantined: records.filter { $0.outcome == .quarantined }.count,
+                         ignored: ignored.count, outputPath: output, quarantineReasons: reasons)
     }
 }
 
@@ -156,11 +236,9 @@ struct FileWork: Sendable {
         }
         let accession = file.dataset.string(.accessionNumber) ?? ""
         if !accession.isEmpty && accession != folder.name {
-            var work = FileWork(record: record)
-            work.record.outcome = .ignored
-            work.record.reason = "accession-mismatch"
-            work.accessionMismatch = true
-            return work
+            record.outcome = .ignored
+            record.reason = "accession-mismatch"
+            return FileWork(record: record, accessionMismatch: true)
         }
         if let reason = deidentifier.quarantineReason(for: file) { return quarantine(reason) }
         deidentifier.apply(to: file, patient: patient)

@@ -22,19 +22,32 @@ public struct PatientFolder: Sendable {
     public let name: String
     public let files: [PlannedFile]
     public let ignored: [IgnoredEntry]
+    /// Changes whenever a file is added, removed, grown or touched: a job is delivered only if
+    /// the folder looked the same before and after it was processed.
+    public let signature: Signature
+
+    public struct Signature: Sendable, Equatable {
+        var entries = 0
+        var bytes: Int64 = 0
+        var latestModification = 0.0
+    }
 
     public init(url: URL, keepNames: Bool = false) throws(PipelineError) {
         self.url = url
         name = url.lastPathComponent
         var files: [PlannedFile] = []
         var ignored: [IgnoredEntry] = []
-        try Self.walk(url.path, relative: "", output: "", keepNames: keepNames, files: &files, ignored: &ignored)
+        var signature = Signature()
+        try Self.walk(url.path, relative: "", output: "", keepNames: keepNames, files: &files, ignored: &ignored,
+                      signature: &signature)
         self.files = files
         self.ignored = ignored
+        self.signature = signature
     }
 
     private static func walk(_ path: String, relative: String, output: String, keepNames: Bool,
-                             files: inout [PlannedFile], ignored: inout [IgnoredEntry]) throws(PipelineError) {
+                             files: inout [PlannedFile], ignored: inout [IgnoredEntry],
+                             signature: inout Signature) throws(PipelineError) {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
@@ -55,12 +68,16 @@ public struct PatientFolder: Sendable {
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }
+            signature.entries += 1
+            signature.bytes += Int64(info.st_size)
+            signature.latestModification = max(signature.latestModification,
+                                               Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 directoryNumber += 1
                 let out = keepNames ? name : String(format: "D%03d", directoryNumber)
                 try walk(full, relative: rel, output: output.isEmpty ? out : output + "/" + out, keepNames: keepNames,
-                         files: &files, ignored: &ignored)
+                         files: &files, ignored: &ignored, signature: &signature)
             case S_IFREG:
                 fileNumber += 1
                 let out = keepNames ? name : String(format: "IM%05d.dcm", fileNumber)

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct MappingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mapping",
+        abstract: "Manage the accession -> De-identification_ID mappings.",
+        subcommands: [MappingImportCommand.self]
+    )
+}
+
+struct MappingImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import a mapping sheet (.xlsx or .csv) into the database, all or nothing.",
+        discussion: "Columns Accession_number and De-identification_ID. A running service releases the folders it held for want of these keys."
+    )
+
+    @Argument(help: ArgumentHelp("The sheet.", valueName: "file")) var file: String
+    @OptionGroup var settings: ConfigOptions
+
+    func run() throws {
+        let store = settings.openStore()
+        do {
+            let sheet = try MappingSheet.read(from: URL(fileURLWithPath: file))
+            let count = try store.importMappings(sheet.rows.map { ($0.accession, $0.deidentificationID, $0.rowNumber) },
+                                                 sourceSheet: sheet.sourceName)
+            print("imported \(count) mapping(s) from \(sheet.sourceName)")
+        } catch let error as MappingError {
+            fail("mapping refused: \(error)", code: 2)
+        } catch {
+            fail("mapping refused: \(error)", code: 2)
+        }
+    }
+}
+
+struct JobsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "List jobs with their state and reason (by number; query the database for folder names)."
+    )
+
+    @Option(name: .long, help: "Only jobs in this state (discovered, settling, queued, processing, delivered, held, failed, quarantined).")
+    var state: String?
+    @Option(name: .long, help: "How many of the latest jobs.") var limit: Int = 100
+    @OptionGroup var settings: ConfigOptions
+
+    func validate() throws {
+        if let state, JobState(rawValue: state) == nil {
+            throw ValidationError("--state \(state): unknown state; one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let store = settings.openStore()
+        let jobs: [AuditStore.JobDetail]
+        do {
+            if let state {
+                jobs = try store.jobs(in: [JobState(rawValue: state)!])
+            } else {
+                jobs = try store.allJobs(limit: limit)
+            }
+        } catch {
+            fail("\(error)", code: 1)
+        }
+        print(pad("JOB", 6) + pad("STATE", 12) + pad("FILES", 8) + pad("QUAR.", 7) + pad("UPDATED", 26) + "REASON")
+        for job in jobs {
+            print(pad("\(job.id)", 6) + pad(job.state.rawValue, 12) + pad("\(job.filesDelivered)", 8)
+                  + pad("\(job.filesQuarantined)", 7) + pad(job.updatedAt, 26) + (job.reason ?? ""))
+        }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one job: state, output, counts, history and file reasons (no patient data)."
+    )
+
+    @Argument(help: "Job number.") var job: Int64
+    @OptionGroup var settings: ConfigOptions
+
+    func run() throws {
+        let store = settings.openStore()
+        do {
+            try show(store)
+        } catch {
+            fail("\(error)", code: 1)
+        }
+    }
+
+    private func show(_ store: AuditStore) throws {
+        guard let detail = try store.job(job) else { throw ValidationError("no job \(job)") }
+        print("job \(detail.id): \(detail.state.rawValue)" + (detail.reason.map { " (\($0))" } ?? ""))
+        print("  De-identification_ID: \(detail.deidentificationID ?? "-")")
+        print("  output: \(detail.outputPath ?? "-")")
+        print("  options: \(detail.options ?? "-")")
+        print("  files: \(detail.filesTotal) total, \(detail.filesDelivered) delivered, \(detail.filesQuarantined) quarantined, \(detail.filesIgnored) ignored")
+        print("  input: \(detail.inputDisposition ?? "in the inbox")")
+        print("  history:")
+        for event in try store.events(job: job) {
+            print("    \(event.at)  \(event.state)" + (event.reason.map { "  \($0)" } ?? ""))
+        }
+        let reasons = try store.fileReasons(job: job)
+        if !reasons.isEmpty {
+            print("  files not delivered:")
+            for entry in reasons { print("    \(entry.count) x \(entry.outcome): \(entry.reason)") }
+        }
+    }
+}
+
+struct RetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Re-queue a held, failed or quarantined job; a duplicate is then delivered again beside the first copy."
+    )
+
+    @Argument(help: "Job number.") var job: Int64
+    @OptionGroup var settings: ConfigOptions
+
+    func run() throws {
+        let store = settings.openStore()
+        do {
+            let before = try store.requestRetry(job: job)
+            print("job \(job): queued (was \(before.state.rawValue)); the running service picks it up")
+        } catch {
+            fail("\(error)", code: 1)
+        }
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}

@@ -1,0 +1,414 @@
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// How the service tells its supervisor (systemd) about itself. The Daemon implements it with
+/// sd_notify; Engine stays free of libsystemd.
+public protocol ServiceNotifier: Sendable {
+    func notify(_ message: String)
+    /// Seconds between keep-alive pings the supervisor expects, nil when it expects none.
+    var watchdogInterval: Double? { get }
+}
+
+/// Liveness shared between the inbox loop and the watchdog: when the loop or a job last moved.
+final class Heartbeat: Sendable {
+    private let last = Atomic<Int64>(0)
+    func beat() { last.store(Self.now(), ordering: .relaxed) }
+    func age() -> Double { Double(Self.now() - last.load(ordering: .relaxed)) / 1e9 }
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// Set once on graceful shutdown; read by the loop and by every file worker.
+final class StopSignal: Sendable {
+    private let value = Atomic<Bool>(false)
+    func stop() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// `ctdeid serve`: recovery, the inbox loop and the watchdog, composed as services.
+public struct Server: Sendable {
+    public let configuration: ServiceConfiguration
+    public let notifier: ServiceNotifier
+    public let logger: Logger
+
+    public init(configuration: ServiceConfiguration, notifier: ServiceNotifier, logger: Logger) {
+        self.configuration = configuration
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let c = configuration
+        do {
+            try DicomToolkit.initialize()
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        let store: AuditStore
+        let secret: SiteSecret
+        let profile: Profile
+        do {
+            store = try AuditStore(path: c.database)
+            secret = try SiteSecret.loadOrCreate(at: c.keyFile)
+            profile = try Profile(options: c.options)
+        } catch let error as AuditError {
+            throw ConfigurationError(error.reason)
+        } catch let error as SiteSecretError {
+            throw ConfigurationError(error.reason)
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        let processor = JobProcessor(deidentifier: Deidentifier(profile: profile, uids: UIDRemapper(secret: secret)),
+                                     store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers)
+        let heartbeat = Heartbeat()
+        let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,
+                                 heartbeat: heartbeat, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: inbox, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        let interval = c.watchdogSeconds > 0 ? c.watchdogSeconds : notifier.watchdogInterval
+        if let interval {
+            services.append(.init(service: WatchdogService(notifier: notifier, heartbeat: heartbeat, interval: interval),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
+
+/// WATCHDOG=1 at half the supervisor's interval, only while the inbox loop or a job is moving:
+/// a stuck process stops pinging and systemd restarts it.
+struct WatchdogService: Service {
+    let notifier: ServiceNotifier
+    let heartbeat: Heartbeat
+    let interval: Double
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if heartbeat.age() < interval { notifier.notify("WATCHDOG=1") }
+            try? await Task.sleep(for: .milliseconds(Int(interval * 500)))
+        }
+    }
+}
+
+/// The inbox loop: watch, settle, queue, process, deliver, dispose of the input.
+final class InboxService: Service, @unchecked Sendable {
+    // Everything below is touched only by the loop's own task, one step at a time.
+    let configuration: ServiceConfiguration
+    let processor: JobProcessor
+    let store: AuditStore
+    let notifier: ServiceNotifier
+    let heartbeat: Heartbeat
+    let logger: Logger
+    let stopping = StopSignal()
+
+    struct Tracked {
+        var job: Int64
+        var state: JobState
+        var lastChange: Double
+        var reason: String?
+    }
+    var tracked: [String: Tracked] = [:]
+    var queue: [String] = []
+    var lastMappingImport: Int64 = 0
+    var lastDatabasePoll = 0.0
+    var delivered = 0
+    var lastStatus = ""
+
+    init(configuration: ServiceConfiguration, processor: JobProcessor, store: AuditStore, notifier: ServiceNotifier,
+         heartbeat: Heartbeat, logger: Logger) {
+        self.configuration = configuration
+        self.processor = processor
+        self.store = store
+        self.notifier = notifier
+        self.heartbeat = heartbeat
+        self.logger = logger
+    }
+
+    static func now() -> Double { Double(Heartbeat.now()) / 1e9 }
+
+    /// The watcher belongs to the loop; it is lent to one background call at a time.
+    struct UncheckedBox<T>: @unchecked Sendable {
+        let value: T
+        init(_ value: T) { self.value = value }
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await loop()
+        } onGracefulShutdown: { [self] in
+            notifier.notify("STOPPING=1")
+            stopping.stop()
+            logger.info("stopping: finishing the current file")
+        }
+    }
+
+    func loop() async throws {
+        let watcher: InboxWatcher
+        do {
+            watcher = try InboxWatcher(inbox: configuration.inbox)
+        } catch {
+            throw ConfigurationError("inbox \(configuration.inbox.path): \(error.reason)")
+        }
+        try Recovery(configuration: configuration, store: store, logger: logger).run()
+        lastMappingImport = try store.latestMappingImport()
+        delivered = try store.stateCounts()[.delivered] ?? 0
+        try importDroppedSheets()
+        try reconcile(watcher.scan())
+        heartbeat.beat()
+        notifier.notify("READY=1")
+        logger.info("ready: watching the inbox", metadata: ["folders": "\(tracked.count)"])
+        publishStatus()
+
+        while !stopping.isSet {
+            heartbeat.beat()
+            let timeout = nextTimeout()
+            let box = UncheckedBox(watcher)
+            let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
+            if stopping.isSet { break }
+            if changes.rescanNeeded || watcher.watchFailure != nil {
+                logger.notice("rescanning the inbox (event queue overflow or watch limit)")
+                try reconcile(watcher.scan())
+            } else if !changes.changed.isEmpty {
+                try noteChanges(changes.changed)
+            }
+            let now = Self.now()
+            if now - lastDatabasePoll >= 1 {
+                lastDatabasePoll = now
+                try importDroppedSheets()
+                try pollDatabase()
+            }
+            try promoteSettled()
+            if !queue.isEmpty {
+                try await processNext()
+            }
+            publishStatus()
+        }
+        logger.info("stopped")
+    }
+
+    /// Runs blocking work off the cooperative pool.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
+
+    /// Wake up when the next folder settles (no polling delay), and at least once a second.
+    func nextTimeout() -> Int32 {
+        if !queue.isEmpty { return 0 }
+        var wait = 1.0
+        let now = Self.now()
+        for entry in tracked.values where entry.state == .settling {
+            wait = min(wait, max(0, entry.lastChange + configuration.settleSeconds - now))
+        }
+        return Int32((wait * 1000).rounded(.up))
+    }
+
+    // MARK: folder states
+
+    func reconcile(_ entries: [InboxEntry]) throws {
+        let present = Set(entries.filter(\.isDirectory).map(\.name))
+        for entry in entries where !entry.isDirectory {
+            logger.warning("ignoring an entry directly in the inbox that is not a folder (only folders are jobs)")
+            _ = entry
+        }
+        for name in tracked.keys where !present.contains(name) { try folderRemoved(name) }
+        try noteChanges(present.filter { tracked[$0] == nil })
+    }
+
+    func noteChanges(_ names: Set<String>) throws {
+        let now = Self.now()
+        for name in names.sorted() {
+            var info = stat()
+            let path = configuration.inbox.appendingPathComponent(name).path
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                try folderRemoved(name)
+                continue
+            }
+            if var entry = tracked[name] {
+                entry.lastChange = now
+                if entry.state != .settling {
+                    try store.transition(job: entry.job, to: .settling, reason: "the folder changed")
+                    entry.state = .settling
+                    queue.removeAll { $0 == name }
+                }
+                tracked[name] = entry
+            } else {
+                let job: Int64
+                if let open = try store.openJob(folder: name) {
+                    job = open.id
+                } else {
+                    job = try processor.createJob(for: URL(fileURLWithPath: path))
+                }
+                try store.transition(job: job, to: .settling, reason: nil)
+                tracked[name] = Tracked(job: job, state: .settling, lastChange: now)
+                logger.info("job \(job): discovered, settling")
+            }
+        }
+    }
+
+    func folderRemoved(_ name: String) throws {
+        guard let entry = tracked.removeValue(forKey: name) else { return }
+        queue.removeAll { $0 == name }
+        try store.transition(job: entry.job, to: .failed, reason: "the folder was removed from the inbox before it was delivered")
+        logger.warning("job \(entry.job): folder removed from the inbox before delivery")
+    }
+
+    func promoteSettled() throws {
+        let now = Self.now()
+        for (name, entry) in tracked.sorted(by: { $0.value.job < $1.value.job })
+        where entry.state == .settling && now - entry.lastChange >= configuration.settleSeconds {
+            try store.transition(job: entry.job, to: .queued)
+            tracked[name]?.state = .queued
+            queue.append(name)
+        }
+    }
+
+    /// Sheets dropped into the mappings folder are imported; the result is filed beside them.
+    func importDroppedSheets() throws {
+        let folder = configuration.mappings
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names.sorted() where !InboxWatcher.isIgnoredName(name, isDirectory: false) {
+            let lower = name.lowercased()
+            guard lower.hasSuffix(".xlsx") || lower.hasSuffix(".csv") else { continue }
+            let url = folder.appendingPathComponent(name)
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            do {
+                let sheet = try MappingSheet.read(from: url)
+                let count = try store.importMappings(sheet.rows.map { ($0.accession, $0.deidentificationID, $0.rowNumber) },
+                                                     sourceSheet: sheet.sourceName)
+                try file(url, into: "imported", as: stamp + "-" + name)
+                logger.info("mapping sheet imported", metadata: ["rows": "\(count)"])
+            } catch {
+                try file(url, into: "rejected", as: stamp + "-" + name)
+                let note = folder.appendingPathComponent("rejected/\(stamp)-\(name).reason.txt")
+                try? Data("\(error)\n".utf8).write(to: note)
+                logger.error("mapping sheet refused: \(error)")
+            }
+        }
+    }
+
+    private func file(_ url: URL, into subfolder: String, as name: String) throws {
+        let target = url.deletingLastPathComponent().appendingPathComponent(subfolder)
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: url, to: target.appendingPathComponent(name))
+    }
+
+    /// Picks up what other processes changed: imported sheets release held jobs; `ctdeid retry` re-queues.
+    func pollDatabase() throws {
+        let latest = try store.latestMappingImport()
+        if latest != lastMappingImport {
+            lastMappingImport = latest
+            for (name, entry) in tracked where entry.state == .held && (entry.reason ?? "").hasPrefix("no-mapping") {
+                if try store.deidentificationID(forAccession: name) != nil {
+                    try store.transition(job: entry.job, to: .queued, reason: "mapping imported")
+                    tracked[name]?.state = .queued
+                    queue.append(name)
+                    logger.info("job \(entry.job): released, a mapping sheet now holds its key")
+                }
+            }
+        }
+        for job in try store.jobs(in: [.queued]) {
+            guard let entry = tracked[job.folder], entry.job == job.id else {
+                if tracked[job.folder] == nil {
+                    try store.transition(job: job.id, to: .failed, reason: "retry requested, but the folder is no longer in the inbox")
+                }
+                continue
+            }
+            if entry.state != .queued && entry.state != .settling {
+                tracked[job.folder]?.state = .queued
+                queue.append(job.folder)
+                logger.info("job \(job.id): re-queued by an operator")
+            }
+        }
+    }
+
+    // MARK: processing
+
+    func processNext() async throws {
+        let name = queue.removeFirst()
+        guard let entry = tracked[name], entry.state == .queued else { return }
+        let url = configuration.inbox.appendingPathComponent(name)
+        let before: PatientFolder
+        do {
+            before = try PatientFolder(url: url, keepNames: configuration.keepNames)
+        } catch {
+            try folderRemoved(name)
+            return
+        }
+        let force = try store.job(entry.job)?.force ?? false
+        tracked[name]?.state = .processing
+        logger.info("job \(entry.job): processing \(before.files.count) file(s)")
+        let processor = self.processor, heartbeat = self.heartbeat, stopping = self.stopping
+        let job = entry.job
+        let outcome = try await Self.offload { () -> Result<StageOutcome, AuditError> in
+            Result { () throws(AuditError) -> StageOutcome in
+                try processor.stage(before, job: job, force: force, progress: { heartbeat.beat() },
+                                    shouldStop: { stopping.isSet })
+            }
+        }.get()
+        switch outcome {
+        case .interrupted:
+            tracked[name]?.state = .processing
+            logger.info("job \(job): interrupted by shutdown; it is redone on the next start")
+        case .finished(let result):
+            try settle(name, result)
+        case .staged(let staged):
+            // Anything that changed while we worked means the copy was not complete: start over.
+            let after = try? PatientFolder(url: url, keepNames: configuration.keepNames)
+            if after?.signature != before.signature {
+                try? FileManager.default.removeItem(at: processor.stagingFolder(job: job))
+                try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
+                tracked[name]?.state = .settling
+                tracked[name]?.lastChange = Self.now()
+                return
+            }
+            let result = try await Self.offload { () -> Result<JobResult, AuditError> in
+                Result { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
+            }.get()
+            try settle(name, result)
+        }
+    }
+
+    /// After a job ends: the input is moved or deleted once its delivery is committed.
+    func settle(_ name: String, _ result: JobResult) throws {
+        let summary = "job \(result.jobID): \(result.state.rawValue)" + (result.reason.map { " (\($0))" } ?? "")
+            + ", \(result.delivered) delivered, \(result.quarantined) quarantined"
+        switch result.state {
+        case .delivered:
+            delivered += 1
+            logger.info("\(summary) -> \(result.outputPath ?? "")")
+            tracked.removeValue(forKey: name)
+            try InputDisposal(configuration: configuration, store: store).dispose(job: result.jobID, folder: name,
+                                                                                    quarantinedFiles: result.quarantined > 0)
+        case .quarantined:
+            logger.warning("\(summary)")
+            tracked.removeValue(forKey: name)
+            try InputDisposal(configuration: configuration, store: store).quarantine(job: result.jobID, folder: name)
+        default:
+            logger.warning("\(summary)")
+            tracked[name]?.state = result.state
+            tracked[name]?.reason = result.reason
+        }
+    }
+
+    func publishStatus() {
+        var counts: [JobState: Int] = [:]
+        for entry in tracked.values { counts[entry.state, default: 0] += 1 }
+        let status = "STATUS=\(counts[.settling] ?? 0) settling, \(queue.count) queued, \(counts[.processing] ?? 0) processing, "
+            + "\(counts[.held] ?? 0) held, \(counts[.failed] ?? 0) failed, \(delivered) delivered"
+        if status != lastStatus {
+            lastStatus = status
+            notifier.notify(status)
+        }
+    }
+}

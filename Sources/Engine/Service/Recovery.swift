@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+
+/// Start-up after a crash or kill -9: every job is brought to a state the loop can continue
+/// from, so nothing is delivered twice, nothing half-written stays in the outbox (deliveries
+/// are renames) and nothing is left in staging.
+struct Recovery {
+    let configuration: ServiceConfiguration
+    let store: AuditStore
+    let logger: Logger
+
+    func run() throws {
+        let fm = FileManager.default
+        for job in try store.jobs(in: [.processing]) {
+            let staging = configuration.stagingRoot.appendingPathComponent("job-\(job.id)")
+            if job.reason == "delivering", let output = job.outputPath,
+               fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
+               !fm.fileExists(atPath: staging.appendingPathComponent((output as NSString).lastPathComponent).path) {
+                // The rename happened before the crash; only its record is missing.
+                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before a restart")
+                logger.info("job \(job.id): delivery had completed before the restart")
+            } else {
+                try? fm.removeItem(at: staging)
+                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after a restart")
+                logger.info("job \(job.id): interrupted; it is redone")
+            }
+        }
+        // Inputs of delivered jobs that a crash kept from being moved or deleted.
+        let disposal = InputDisposal(configuration: configuration, store: store)
+        for job in try store.jobs(in: [.delivered, .quarantined]) where job.inputDisposition == nil {
+            let source = configuration.inbox.appendingPathComponent(job.folder)
+            guard fm.fileExists(atPath: source.path), job.source == source.path else {
+                try store.recordInputDisposition(job: job.id, "not in the inbox at restart")
+                continue
+            }
+            if job.state == .delivered {
+                try disposal.dispose(job: job.id, folder: job.folder, quarantinedFiles: job.filesQuarantined > 0)
+            } else {
+                try disposal.quarantine(job: job.id, folder: job.folder)
+            }
+        }
+        // Staging holds nothing that a job still needs now.
+        for name in (try? fm.contentsOfDirectory(atPath: configuration.stagingRoot.path)) ?? [] {
+            try? fm.removeItem(at: configuration.stagingRoot.appendingPathComponent(name))
+        }
+    }
+}
+
+/// Moves or deletes an input folder once its outcome is committed in the database.
+struct InputDisposal {
+    let configuration: ServiceConfiguration
+    let store: AuditStore
+
+    /// Delivered: quarantined files are copied aside first, then the folder goes to `done` or is deleted.
+    func dispose(job: Int64, folder: String, quarantinedFiles: Bool) throws {
+        let source = configuration.inbox.appendingPathComponent(folder)
+        if quarantinedFiles { try copyQuarantinedFiles(job: job, folder: folder) }
+        switch configuration.afterDelivery {
+        case .keep:
+            let target = free(configuration.done.appendingPathComponent(folder), job: job)
+            try FileManager.default.moveItem(at: source, to: target)
+            try store.recordInputDisposition(job: job, "moved to done/\(target.lastPathComponent)")
+        case .delete:
+            try FileManager.default.removeItem(at: source)
+            try store.recordInputDisposition(job: job, "deleted")
+        }
+    }
+
+    /// Every file quarantined: the whole folder goes to the quarantine tree.
+    func quarantine(job: Int64, folder: String) throws {
+        let source = configuration.inbox.appendingPathComponent(folder)
+        let target = configuration.quarantine.appendingPathComponent("job-\(job)")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: source, to: target.appendingPathComponent(folder))
+        try store.recordInputDisposition(job: job, "moved to quarantine/job-\(job)")
+    }
+
+    private func copyQuarantinedFiles(job: Int64, folder: String) throws {
+        let target = configuration.quarantine.appendingPathComponent("job-\(job)")
+        for path in try store.quarantinedInputPaths(job: job) {
+            let source = configuration.inbox.appendingPathComponent(path)
+            let destination = target.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: destination.path) {
+                try FileManager.default.copyItem(at: source, to: destination)
+            }
+        }
+    }
+
+    /// done/<folder>, or done/<folder>.<job> when an earlier input of that name is already there.
+    private func free(_ url: URL, job: Int64) -> URL {
+        FileManager.default.fileExists(atPath: url.path) ? url.deletingLastPathComponent()
+            .appendingPathComponent(url.lastPathComponent + ".\(job)") : url
+    }
+}
