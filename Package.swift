@@ -61,7 +61,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FixturesTests", dependencies: ["Fixtures"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Engine", "Fixtures"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Engine", "Fixtures", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

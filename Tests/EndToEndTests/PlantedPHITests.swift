@@ -213,10 +213,7 @@ final class PlantedPHITests: XCTestCase {
     /// Paths and contents of every file below a folder, as one string to compare.
     func treeDigest(_ url: URL) -> String {
         regularFiles(under: url).map { file in
-            let data = (try? Data(contentsOf: file)) ?? Data()
-            var hash: UInt64 = 1469598103934665603
-            for byte in data { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
-            return file.path.replacingOccurrences(of: url.path, with: "") + ":" + String(hash, radix: 16)
+            file.path.replacingOccurrences(of: url.path, with: "") + ":" + fingerprint((try? Data(contentsOf: file)) ?? Data())
         }.joined(separator: "\n")
     }
 }

@@ -103,3 +103,10 @@ func sqlite(_ database: String, _ query: String) throws -> [[String]] {
     process.waitUntilExit()
     return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.components(separatedBy: "\t") }
 }
+
+/// FNV-1a of the whole content: enough to tell two files apart in a test.
+func fingerprint(_ data: Data) -> String {
+    var hash: UInt64 = 1469598103934665603
+    for byte in data { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
+    return String(hash, radix: 16)
+}

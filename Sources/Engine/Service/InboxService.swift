@@ -163,10 +163,11 @@ final class InboxService: Service, @unchecked Sendable {
         delivered = try store.stateCounts()[.delivered] ?? 0
         try importDroppedSheets()
         try reconcile(watcher.scan())
-        heartbeat.beat()
         notifier.notify("READY=1")
         logger.info("ready: watching the inbox", metadata: ["folders": "\(tracked.count)"])
         publishStatus()
+        // The watchdog pings only once the loop runs, so READY=1 and STATUS= come first.
+        heartbeat.beat()
 
         while !stopping.isSet {
             heartbeat.beat()
