@@ -1,11 +1,11 @@
 # ctdeid — two commands on a fresh Debian 12 machine (as root): `make demo`, `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dicom3tools
+APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dicom3tools sqlite3 systemd dpkg-dev
 DEMO := var/demo
 BIN_RELEASE := .build/release/ctdeid
 
-.PHONY: deps build release test demo bench profile-table clean
+.PHONY: deps build release test demo bench deb profile-table clean
 
 ## Install the system packages (Debian/Ubuntu, as root); a no-op when they are present.
 deps:
@@ -23,7 +23,9 @@ release: deps
 
 ## Every test: unit tests of the engine and end-to-end tests of the real binary.
 test: deps
+	@python3 -c "import openpyxl" 2>/dev/null || python3 -m pip install -q openpyxl 2>/dev/null || echo "openpyxl unavailable: its xlsx test will be skipped"
 	$(SWIFT) build
+	bash scripts/check-unit.sh .build/debug/ctdeid
 	$(SWIFT) test
 
 ## Generate a small synthetic inbox, de-identify it, show where everything went.
@@ -42,9 +44,14 @@ demo: release
 bench: release
 	bash scripts/bench.sh $(BIN_RELEASE)
 
+## Debian 12 package var/ctdeid_<version>_amd64.deb (Swift runtime linked statically); as root,
+## INSTALL_TEST=1 also installs it here, checks the user and trees, and purges it (never starts it).
+deb: deps
+	bash scripts/build-deb.sh $(if $(INSTALL_TEST),--install-test)
+
 ## Regenerate the embedded Table E.1-1 after changing standard/*.json.
 profile-table:
 	scripts/embed-profile.sh
 
 clean:
-	rm -rf .build var
+	rm -rf .build .build-deb var

@@ -5,7 +5,8 @@
 #
 # Usage: scripts/build-deb.sh [--install-test]
 #   --install-test  (root) also dpkg -i the package, check the user, group, trees, modes and ACLs
-#                   its postinst made, then dpkg -r it. The service is never started.
+#                   its postinst made, then dpkg -r and dpkg -P it (the data and the user stay, by
+#                   design). The service is never started. Refused when ctdeid is installed.
 # Env: VERSION (default: from git describe, else 0.1.0), MAINTAINER, SWIFT (default swift).
 # Needs: Swift 6 on PATH (or /opt/swift/usr/bin), the build deps of `make deps`, dpkg-dev
 # (dpkg-shlibdeps; without it Depends comes from dpkg -S), systemd (for scripts/check-unit.sh).
@@ -17,7 +18,7 @@ install_test=0
 for arg in "$@"; do
   case $arg in
     --install-test) install_test=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "build-deb: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -185,8 +186,15 @@ EOF
   dpkg -r ctdeid
   check "data kept after dpkg -r" '[[ -d /var/lib/ctdeid/inbox ]]'
   check "binary and unit removed" '[[ ! -e /usr/bin/ctdeid && ! -e /lib/systemd/system/ctdeid.service ]]'
+  check "conffile kept after dpkg -r" '[[ -f /etc/ctdeid/ctdeid.toml ]]'
+  # Purge too: a leftover /etc/ctdeid/ctdeid.toml is read by any `ctdeid serve` run without --config.
+  say "install test: dpkg -P ctdeid"
+  dpkg -P ctdeid
+  check "conffile gone after dpkg -P" '[[ ! -e /etc/ctdeid/ctdeid.toml ]]'
+  check "data kept after dpkg -P" '[[ -d /var/lib/ctdeid/inbox ]]'
   if [[ $had_data -eq 0 ]]; then
-    say "install test: /var/lib/ctdeid did not exist before: left in place (as a remove does); rm -rf it to clean up"
+    say "install test: /var/lib/ctdeid and the user ctdeid did not exist before and were kept, as a purge does:"
+    say "  to clean up: rm -rf /var/lib/ctdeid && userdel ctdeid"
   fi
   [[ $fail -eq 0 ]] || die "install test failed (above)"
   say "install test: OK"

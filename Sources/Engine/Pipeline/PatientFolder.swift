@@ -52,7 +52,8 @@ public struct PatientFolder: Sendable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
         } catch {
-            throw PipelineError(reason: "cannot list folder \(path): \(error.localizedDescription)")
+            // No path in the message: folder names below the inbox name the patient.
+            throw PipelineError(reason: "cannot list a folder of the input: \(InputDisposal.reason(error))")
         }
         var directoryNumber = 0
         var fileNumber = 0

@@ -389,12 +389,20 @@ final class InboxService: Service, @unchecked Sendable {
             delivered += 1
             logger.info("\(summary) -> \(result.outputPath ?? "")")
             tracked.removeValue(forKey: name)
-            try InputDisposal(configuration: configuration, store: store).dispose(job: result.jobID, folder: name,
-                                                                                    quarantinedFiles: result.quarantined > 0)
+            do {
+                try InputDisposal(configuration: configuration, store: store).dispose(job: result.jobID, folder: name,
+                                                                                        quarantinedFiles: result.quarantined > 0)
+            } catch {
+                logger.error("\(error.reason)")
+            }
         case .quarantined:
             logger.warning("\(summary)")
             tracked.removeValue(forKey: name)
-            try InputDisposal(configuration: configuration, store: store).quarantine(job: result.jobID, folder: name)
+            do {
+                try InputDisposal(configuration: configuration, store: store).quarantine(job: result.jobID, folder: name)
+            } catch {
+                logger.error("\(error.reason)")
+            }
         default:
             logger.warning("\(summary)")
             tracked[name]?.state = result.state

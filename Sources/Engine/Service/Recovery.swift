@@ -33,10 +33,14 @@ struct Recovery {
                 try store.recordInputDisposition(job: job.id, "not in the inbox at restart")
                 continue
             }
-            if job.state == .delivered {
-                try disposal.dispose(job: job.id, folder: job.folder, quarantinedFiles: job.filesQuarantined > 0)
-            } else {
-                try disposal.quarantine(job: job.id, folder: job.folder)
+            do {
+                if job.state == .delivered {
+                    try disposal.dispose(job: job.id, folder: job.folder, quarantinedFiles: job.filesQuarantined > 0)
+                } else {
+                    try disposal.quarantine(job: job.id, folder: job.folder)
+                }
+            } catch {
+                logger.error("\(error.reason)")
             }
         }
         // Staging holds nothing that a job still needs now.
@@ -51,28 +55,61 @@ struct InputDisposal {
     let configuration: ServiceConfiguration
     let store: AuditStore
 
-    /// Delivered: quarantined files are copied aside first, then the folder goes to `done` or is deleted.
-    func dispose(job: Int64, folder: String, quarantinedFiles: Bool) throws {
+    /// Delivered: quarantined files are copied aside first, then the folder goes to `done` or is
+    /// deleted. A failure (permissions, disk) is recorded and logged without the folder's name; the
+    /// delivery stands and the service goes on.
+    func dispose(job: Int64, folder: String, quarantinedFiles: Bool) throws(AuditError) {
         let source = configuration.inbox.appendingPathComponent(folder)
-        if quarantinedFiles { try copyQuarantinedFiles(job: job, folder: folder) }
-        switch configuration.afterDelivery {
-        case .keep:
-            let target = free(configuration.done.appendingPathComponent(folder), job: job)
-            try FileManager.default.moveItem(at: source, to: target)
-            try store.recordInputDisposition(job: job, "moved to done/\(target.lastPathComponent)")
-        case .delete:
-            try FileManager.default.removeItem(at: source)
-            try store.recordInputDisposition(job: job, "deleted")
+        do {
+            if quarantinedFiles { try copyQuarantinedFiles(job: job, folder: folder) }
+            switch configuration.afterDelivery {
+            case .keep:
+                let target = free(configuration.done.appendingPathComponent(folder), job: job)
+                try move(source, to: target)
+                try store.recordInputDisposition(job: job, "moved to done/\(target.lastPathComponent)")
+            case .delete:
+                try FileManager.default.removeItem(at: source)
+                try store.recordInputDisposition(job: job, "deleted")
+            }
+        } catch let error as AuditError {
+            throw error
+        } catch {
+            try store.recordInputDisposition(job: job, "left in the inbox: \(Self.reason(error))")
+            throw AuditError(reason: "job \(job): delivered, but the input could not be moved or deleted: \(Self.reason(error))")
         }
     }
 
     /// Every file quarantined: the whole folder goes to the quarantine tree.
-    func quarantine(job: Int64, folder: String) throws {
+    func quarantine(job: Int64, folder: String) throws(AuditError) {
         let source = configuration.inbox.appendingPathComponent(folder)
         let target = configuration.quarantine.appendingPathComponent("job-\(job)")
-        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-        try FileManager.default.moveItem(at: source, to: target.appendingPathComponent(folder))
-        try store.recordInputDisposition(job: job, "moved to quarantine/job-\(job)")
+        do {
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            try move(source, to: target.appendingPathComponent(folder))
+            try store.recordInputDisposition(job: job, "moved to quarantine/job-\(job)")
+        } catch let error as AuditError {
+            throw error
+        } catch {
+            try store.recordInputDisposition(job: job, "left in the inbox: \(Self.reason(error))")
+            throw AuditError(reason: "job \(job): quarantined, but the input could not be moved: \(Self.reason(error))")
+        }
+    }
+
+    /// rename(2), reporting errno only: Foundation's messages carry the path, which names the patient.
+    private func move(_ source: URL, to target: URL) throws(PipelineError) {
+        if rename(source.path, target.path) != 0 {
+            throw PipelineError(reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// An error's reason without paths.
+    static func reason(_ error: Error) -> String {
+        if let error = error as? PipelineError { return error.reason }
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return "error \(ns.domain) \(ns.code)"
     }
 
     private func copyQuarantinedFiles(job: Int64, folder: String) throws {
