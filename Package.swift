@@ -23,7 +23,7 @@ let package = Package(
             path: "Sources/CDCMTK",
             cxxSettings: [.define("HAVE_CONFIG_H", to: "0")],
             linkerSettings: [
-                .linkedLibrary("dcmjpls"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmimgle"),
+                .linkedLibrary("dcmjpls"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmimgle"), .linkedLibrary("dcmimage"),
                 .linkedLibrary("ijg8"), .linkedLibrary("ijg12"), .linkedLibrary("ijg16"),
                 .linkedLibrary("dcmtkcharls"),
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),

@@ -3,8 +3,14 @@
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcspchrs.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcrleerg.h"
+#include "dcmtk/dcmdata/dcrlerp.h"
 #include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/dcmjpeg/djencode.h"
+#include "dcmtk/dcmjpeg/djrplol.h"
 #include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/dcmjpls/djencode.h"
+#include "dcmtk/dcmjpls/djrparam.h"
 #include "dcmtk/oflog/oflog.h"
 
 #include <cstdio>
@@ -21,6 +27,8 @@
 struct ctd_file {
     DcmFileFormat format;
     std::string transferSyntax;
+    // Set when new pixel data cannot be written in the original (lossy) transfer syntax.
+    E_TransferSyntax outputXfer = EXS_Unknown;
 };
 
 struct ctd_charset {
@@ -52,6 +60,10 @@ int ctd_init(char *err, size_t errlen) {
         DcmRLEDecoderRegistration::registerCodecs();
         DJDecoderRegistration::registerCodecs();
         DJLSDecoderRegistration::registerCodecs();
+        // Encoders re-compress defaced pixel data of lossless inputs in their own transfer syntax.
+        DcmRLEEncoderRegistration::registerCodecs();
+        DJEncoderRegistration::registerCodecs();
+        DJLSEncoderRegistration::registerCodecs();
     });
     if (!dcmDataDict.isDictionaryLoaded()) {
         const char *env = std::getenv(DCM_DICT_ENVIRONMENT_VARIABLE);
@@ -95,7 +107,7 @@ int ctd_save(ctd_file *file, const char *path, char *err, size_t errlen) {
     if (!file) return 1;
     // EWM_createNewMeta rebuilds group 0002 from the dataset, so source/sending AE titles,
     // private meta information and the original implementation identity are dropped.
-    E_TransferSyntax xfer = file->format.getDataset()->getOriginalXfer();
+    E_TransferSyntax xfer = file->outputXfer != EXS_Unknown ? file->outputXfer : file->format.getDataset()->getOriginalXfer();
     if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;  // a file built in memory
     OFCondition status = file->format.saveFile(OFFilename(path), xfer, EET_ExplicitLength, EGL_withoutGL,
                                                EPD_noChange, 0, 0, EWM_createNewMeta);
@@ -268,6 +280,83 @@ int ctd_charset_convert(ctd_charset *cs, const char *data, size_t len, char **ou
 }
 
 void ctd_string_free(char *s) { std::free(s); }
+
+int ctd_get_pixels16(ctd_file *file, uint16_t **out, size_t *count, char *err, size_t errlen) {
+    if (!file || !out || !count) return 1;
+    DcmDataset *dataset = file->format.getDataset();
+    Uint16 bits = 0;
+    if (dataset->findAndGetUint16(DCM_BitsAllocated, bits).bad() || bits != 16) {
+        put_error(err, errlen, "pixel data is not 16 bits per sample");
+        return 1;
+    }
+    DcmXfer xfer(dataset->getOriginalXfer());
+    const Uint16 *values = nullptr;
+    unsigned long length = 0;
+    DcmDataset *copy = nullptr;
+    OFCondition status;
+    if (xfer.isEncapsulated()) {
+        // Decoding in place would make re-encoding in the original syntax fail; decode a copy.
+        copy = new (std::nothrow) DcmDataset(*dataset);
+        if (!copy) {
+            put_error(err, errlen, "out of memory");
+            return 1;
+        }
+        status = copy->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+        if (status.good()) status = copy->findAndGetUint16Array(DCM_PixelData, values, &length);
+    } else {
+        status = dataset->findAndGetUint16Array(DCM_PixelData, values, &length);
+    }
+    if (status.bad() || !values) {
+        put_error(err, errlen, std::string("cannot decode the pixel data (") + xfer.getXferName() + "): " + status.text());
+        delete copy;
+        return 1;
+    }
+    uint16_t *buffer = static_cast<uint16_t *>(std::malloc(length * sizeof(uint16_t) + 1));
+    if (!buffer) {
+        delete copy;
+        put_error(err, errlen, "out of memory");
+        return 1;
+    }
+    std::memcpy(buffer, values, length * sizeof(uint16_t));
+    delete copy;
+    *out = buffer;
+    *count = length;
+    return 0;
+}
+
+void ctd_pixels_free(uint16_t *pixels) { std::free(pixels); }
+
+int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *kept_syntax, char *err, size_t errlen) {
+    if (!file || !pixels) return 1;
+    DcmDataset *dataset = file->format.getDataset();
+    const E_TransferSyntax original = dataset->getOriginalXfer();
+    OFCondition status = dataset->putAndInsertUint16Array(DCM_PixelData, pixels, static_cast<unsigned long>(count));
+    if (status.bad()) {
+        put_error(err, errlen, std::string("cannot replace the pixel data: ") + status.text());
+        return 1;
+    }
+    DcmXfer xfer(original);
+    bool kept = !xfer.isEncapsulated();
+    if (xfer.isEncapsulated() && xfer.isLossless()) {
+        const DcmRepresentationParameter *parameters = nullptr;
+        DcmRLERepresentationParameter rle;
+        DJ_RPLossless jpegLossless;
+        DJLSRepresentationParameter jpegLS(2, OFTrue);
+        if (original == EXS_RLELossless) parameters = &rle;
+        else if (original == EXS_JPEGProcess14SV1 || original == EXS_JPEGProcess14) parameters = &jpegLossless;
+        else if (original == EXS_JPEGLSLossless) parameters = &jpegLS;
+        if (parameters && dataset->chooseRepresentation(original, parameters).good() && dataset->canWriteXfer(original)) {
+            kept = true;
+        }
+    }
+    if (!kept) {
+        // Lossy (or not encodable here): write native; the caller keeps the lossy history attributes.
+        dataset->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+        file->outputXfer = EXS_LittleEndianExplicit;
+    }
+    if (kept_syntax) *kept_syntax = kept ? 1 : 0;
+    return 0;
+}
 
 void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]) {
     DcmTag tag(group, element);

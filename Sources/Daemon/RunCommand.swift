@@ -43,11 +43,18 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Keep folder and file names below the patient folder (they often hold names, dates or UIDs).")
     var keepNames = false
 
+    @Option(name: .long, help: ArgumentHelp("Face removal in axial head CT series: remove (voxels become air, -1000 HU), noise (air-like noise), or off (metadata only). Head series that cannot be defaced are quarantined unless off.", valueName: "mode"))
+    var deface: String = "remove"
+
+    @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series (default: qa/ beside the database; never inside the output).", valueName: "dir"))
+    var qa: String?
+
     @Flag(name: .long, help: "No progress display.")
     var quiet = false
 
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if deface != "off" && DefaceMode(rawValue: deface) == nil { throw ValidationError("--deface must be off, remove or noise") }
         do {
             _ = try ProfileOption.parse(options)
         } catch {
@@ -62,7 +69,8 @@ struct RunCommand: ParsableCommand {
         let configuration = BatchConfiguration(
             input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
             mapping: mapping.map { URL(fileURLWithPath: $0) }, database: database, secret: secretPath,
-            options: optionSet, workers: workers, keepNames: keepNames)
+            options: optionSet, workers: workers, keepNames: keepNames, deface: DefaceMode(rawValue: deface),
+            qa: URL(fileURLWithPath: qa ?? (((database as NSString).deletingLastPathComponent as NSString).appendingPathComponent("qa"))))
         let progress = ProgressDisplay(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         let summary: BatchSummary
         do {

@@ -23,6 +23,8 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Keep folder and file names below the patient folder: true or false.") var keepNames: String?
     @Option(name: .long, help: "Seconds between watchdog pings (0 = from systemd's WATCHDOG_USEC).") var watchdogSeconds: String?
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+    @Option(name: .long, help: "Face removal: remove, noise or off.") var deface: String?
+    @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series.", valueName: "dir")) var qa: String?
 
     var overrides: [String: String] {
         var values: [String: String] = [:]
@@ -30,7 +32,7 @@ struct ConfigOptions: ParsableArguments {
             ("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine), ("done", done),
             ("mappings", mappings), ("database", database), ("key_file", keyFile), ("settle_seconds", settleSeconds),
             ("workers", workers), ("options", options), ("after_delivery", afterDelivery), ("keep_names", keepNames),
-            ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel),
+            ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa),
         ]
         for (key, value) in pairs { if let value { values[key] = value } }
         return values

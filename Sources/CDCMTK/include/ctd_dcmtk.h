@@ -84,6 +84,19 @@ void ctd_charset_free(ctd_charset *cs);
 int ctd_charset_convert(ctd_charset *cs, const char *data, size_t len, char **out, size_t *outlen);
 void ctd_string_free(char *s);
 
+/* Pixel values of all frames as 16-bit words (stored values, before rescale), in a malloc'ed buffer
+ * (free with ctd_pixels_free). Encapsulated pixel data is decoded from a copy of the dataset, so the
+ * original compressed bytes stay untouched. Fails, with a reason, for 8-bit data or a transfer syntax
+ * DCMTK cannot decode (JPEG 2000). */
+int ctd_get_pixels16(ctd_file *file, uint16_t **out, size_t *count, char *err, size_t errlen);
+void ctd_pixels_free(uint16_t *pixels);
+
+/* Replaces the pixel data with native 16-bit words. An input in a lossless compressed transfer
+ * syntax DCMTK can encode (RLE, JPEG lossless, JPEG-LS lossless) is re-encoded in it; any other
+ * (lossy) input is written as Explicit VR Little Endian. Sets *kept_syntax to 1 when the original
+ * transfer syntax is kept. */
+int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *kept_syntax, char *err, size_t errlen);
+
 /* Dictionary VR of a standard tag ("UN" when unknown). */
 void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
 

@@ -161,7 +161,33 @@ public final class AuditStore: Sendable {
                 CREATE INDEX jobs_state ON jobs(state);
                 """)
         }
+        migrator.registerMigration("v3") { db in
+            // One row per image series of a job: defaced, metadata only, or quarantined, and the QA picture.
+            try db.execute(sql: """
+                CREATE TABLE series (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id),
+                    series_index INTEGER NOT NULL,
+                    files INTEGER NOT NULL,
+                    verdict TEXT NOT NULL,
+                    reason TEXT,
+                    voxels_removed INTEGER NOT NULL DEFAULT 0,
+                    qa_image TEXT,
+                    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                );
+                CREATE INDEX series_job ON series(job_id);
+                """)
+        }
         return migrator
+    }
+
+    public func recordSeries(job: Int64, _ record: SeriesRecord) throws(AuditError) {
+        try write { db in
+            try db.execute(sql: "DELETE FROM series WHERE job_id = ? AND series_index = ?", arguments: [job, record.index])
+            try db.execute(sql: """
+                INSERT INTO series (job_id, series_index, files, verdict, reason, voxels_removed, qa_image) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job, record.index, record.files, record.verdict, record.reason, record.voxelsRemoved, record.qaImage])
+        }
     }
 
     // MARK: mappings

@@ -204,3 +204,28 @@ extension String {
         self = String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension DicomFile {
+    /// Stored pixel values of every frame (16-bit words), decoded when compressed.
+    public func pixels16() throws(DicomError) -> [UInt16] {
+        var buffer: UnsafeMutablePointer<UInt16>?
+        var count = 0
+        var error = [CChar](repeating: 0, count: 512)
+        guard ctd_get_pixels16(handle, &buffer, &count, &error, error.count) == 0, let buffer else {
+            throw DicomError(reason: String(cBuffer: error))
+        }
+        defer { ctd_pixels_free(buffer) }
+        return [UInt16](UnsafeBufferPointer(start: buffer, count: count))
+    }
+
+    /// Replaces the pixel data. Returns whether the original transfer syntax is kept (lossless
+    /// inputs); a lossy input is then written uncompressed.
+    @discardableResult
+    public func replacePixels16(_ pixels: [UInt16]) throws(DicomError) -> Bool {
+        var kept: Int32 = 0
+        var error = [CChar](repeating: 0, count: 512)
+        let status = pixels.withUnsafeBufferPointer { ctd_put_pixels16(handle, $0.baseAddress, $0.count, &kept, &error, error.count) }
+        guard status == 0 else { throw DicomError(reason: String(cBuffer: error)) }
+        return kept != 0
+    }
+}

@@ -60,8 +60,9 @@ public struct Deidentifier: Sendable {
         return nil
     }
 
-    /// De-identifies the file in memory. Call `quarantineReason(for:)` first.
-    public func apply(to file: DicomFile, patient: PatientContext) {
+    /// De-identifies the file in memory. Call `quarantineReason(for:)` first. `defaced` declares
+    /// that the face was removed from the pixels of this file's series.
+    public func apply(to file: DicomFile, patient: PatientContext, defaced: Bool = false) {
         let dataset = file.dataset
         var walk = Walk(deidentifier: self, patient: patient,
                         characterSet: dataset.string(.specificCharacterSet) ?? "")
@@ -81,17 +82,18 @@ public struct Deidentifier: Sendable {
         dataset.put(.patientID, id, vr: "LO")
         dataset.put(.accessionNumber, id, vr: "SH")
         if let age { dataset.put(.patientAge, age, vr: "AS") }
-        declare(on: dataset)
+        declare(on: dataset, defaced: defaced)
     }
 
-    private func declare(on dataset: DicomItem) {
+    private func declare(on dataset: DicomItem, defaced: Bool) {
         dataset.put(.patientIdentityRemoved, "YES", vr: "CS")
         let options = profile.options.sorted()
         let method = ["ctdeid \(toolVersion)", "PS3.15 \(profile.edition) Table E.1-1 Basic Profile"]
-            + options.map(\.rawValue)
+            + options.map(\.rawValue) + (defaced ? ["3-D face removal"] : [])
         dataset.put(.deidentificationMethod, method.joined(separator: "\\"), vr: "LO")
         dataset.remove(.deidentificationMethodCodeSequence)
-        for code in [CodedConcept.basicProfile] + options.map(\.code) {
+        if defaced { dataset.put(.recognizableVisualFeatures, "NO", vr: "CS") }
+        for code in [CodedConcept.basicProfile] + options.map(\.code) + (defaced ? [.cleanRecognizableVisualFeatures] : []) {
             guard let item = dataset.appendItem(.deidentificationMethodCodeSequence) else { continue }
             item.put(.codeValue, code.value, vr: "SH")
             item.put(.codingSchemeDesignator, code.scheme, vr: "SH")

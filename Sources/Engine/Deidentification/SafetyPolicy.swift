@@ -16,6 +16,13 @@ public enum SafetyPolicy {
         "1.2.840.10008.5.1.4.1.1.128.1": "Legacy Converted Enhanced PET Image Storage",
     ]
 
+    /// Lossy transfer syntaxes and the LossyImageCompressionMethod term of each, kept as history
+    /// when defaced pixels of such a file are written uncompressed.
+    static let lossyTransferSyntaxes: [String: String] = [
+        "1.2.840.10008.1.2.4.50": "ISO_10918_1", "1.2.840.10008.1.2.4.51": "ISO_10918_1",
+        "1.2.840.10008.1.2.4.81": "ISO_14495_1", "1.2.840.10008.1.2.4.91": "ISO_15444_1",
+    ]
+
     /// Native (uncompressed) transfer syntaxes, whose pixel data length can be checked.
     static let nativeTransferSyntaxes: Set<String> = [
         "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
@@ -31,6 +38,8 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     case localizer
     case pixelDataTruncated(expected: Int, found: Int)
     case writeFailed(String)
+    /// A head series that cannot be defaced (not assembled, not decodable, too short).
+    case cannotDeface(String)
 
     public var description: String {
         switch self {
@@ -41,6 +50,7 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .localizer: "localizer/scout image (shows the face in profile)"
         case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"
+        case .cannotDeface(let why): why
         }
     }
 
@@ -54,6 +64,7 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .localizer: "localizer"
         case .pixelDataTruncated: "pixel-data-truncated"
         case .writeFailed: "write-failed"
+        case .cannotDeface: "cannot-deface"
         }
     }
 }

@@ -11,9 +11,12 @@ public struct BatchConfiguration: Sendable {
     public var options: Set<ProfileOption>
     public var workers: Int
     public var keepNames: Bool
+    /// nil: defacing off.
+    public var deface: DefaceMode?
+    public var qa: URL
 
     public init(input: URL, output: URL, mapping: URL?, database: String, secret: String,
-                options: Set<ProfileOption>, workers: Int, keepNames: Bool) {
+                options: Set<ProfileOption>, workers: Int, keepNames: Bool, deface: DefaceMode?, qa: URL) {
         self.input = input
         self.output = output
         self.mapping = mapping
@@ -22,6 +25,8 @@ public struct BatchConfiguration: Sendable {
         self.options = options
         self.workers = workers
         self.keepNames = keepNames
+        self.deface = deface
+        self.qa = qa
     }
 }
 
@@ -125,7 +130,9 @@ public struct BatchRun: Sendable {
         }
         let deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
-                                     stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers)
+                                     stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
+                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
+                                     qaRoot: c.qa)
         return (processor, folders, loose)
     }
 

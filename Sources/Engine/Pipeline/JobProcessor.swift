@@ -49,13 +49,20 @@ public struct JobProcessor: Sendable {
     public let outputRoot: URL
     public let stagingRoot: URL
     public let workers: Int
+    /// nil: defacing off (metadata only).
+    public let defacing: SeriesDefacing?
+    /// Where the before/after PNG of each defaced series goes (job-N/series-M.png), outside the output.
+    public let qaRoot: URL
 
-    public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, stagingRoot: URL, workers: Int) {
+    public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, stagingRoot: URL, workers: Int,
+                defacing: SeriesDefacing? = nil, qaRoot: URL? = nil) {
         self.deidentifier = deidentifier
         self.store = store
         self.outputRoot = outputRoot
         self.stagingRoot = stagingRoot
         self.workers = max(1, workers)
+        self.defacing = defacing
+        self.qaRoot = qaRoot ?? stagingRoot.deletingLastPathComponent().appendingPathComponent("qa")
     }
 
     /// A new job row for a patient folder.
@@ -103,45 +110,38 @@ public struct JobProcessor: Sendable {
         let stagedStudy = staging.appendingPathComponent(studyName)
         try? FileManager.default.removeItem(at: staging)
 
-        let outcomes = Mutex([FileWork?](repeating: nil, count: folder.files.count))
-        let next = Atomic<Int>(0)
-        let stopped = Atomic<Bool>(false)
+        // With defacing on, a first pass reads the headers so head CT series can be found and
+        // defaced as volumes before any file is written.
+        var facePlan = FacePlan()
         let deidentifier = self.deidentifier
-        let count = folder.files.count
-        // `workers` loops pull the next file; a slow file never holds up a whole chunk.
-        DispatchQueue.concurrentPerform(iterations: min(workers, count)) { _ in
-            while true {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                if index >= count { return }
-                if shouldStop() {
-                    stopped.store(true, ordering: .relaxed)
-                    return
-                }
-                let work = FileWork.run(folder.files[index], folder: folder, stagedStudy: stagedStudy, patient: patient,
-                                        deidentifier: deidentifier)
-                outcomes.withLock { $0[index] = work }
-                progress()
+        if let defacing {
+            let inspections = parallelMap(folder.files.count, shouldStop: shouldStop) { index in
+                FileWork.inspect(folder.files[index], folder: folder, deidentifier: deidentifier)
             }
+            guard let inspections else {
+                try? FileManager.default.removeItem(at: staging)
+                return .interrupted
+            }
+            if inspections.contains(where: \.accessionMismatch) {
+                return .finished(try heldForMismatch(job, folder, inspections.map(\.record), id: id))
+            }
+            facePlan = try self.facePlan(job: job, folder: folder, inspections: inspections, defacing: defacing)
         }
-        if stopped.load(ordering: .relaxed) {
+
+        let plan = facePlan
+        let works = parallelMap(folder.files.count, progress: progress, shouldStop: shouldStop) { index in
+            FileWork.run(folder.files[index], folder: folder, stagedStudy: stagedStudy, patient: patient,
+                         deidentifier: deidentifier, face: plan.instructions(for: index))
+        }
+        guard let works else {
             try? FileManager.default.removeItem(at: staging)
             return .interrupted
         }
-        let works = outcomes.withLock { $0.map { $0! } }
-        var records = works.map(\.record)
+        let records = works.map(\.record)
 
         if works.contains(where: \.accessionMismatch) {
             try? FileManager.default.removeItem(at: staging)
-            for index in records.indices where records[index].outcome == .delivered {
-                records[index].outcome = .ignored
-                records[index].reason = "job held before delivery"
-                records[index].outputPath = nil
-                records[index].outputSHA256 = nil
-                records[index].outputSize = nil
-            }
-            return .finished(try finish(job, folder, .held,
-                                        "accession-mismatch: AccessionNumber in the files differs from the folder name",
-                                        records: records, id: id))
+            return .finished(try heldForMismatch(job, folder, records, id: id))
         }
         guard records.contains(where: { $0.outcome == .delivered }) else {
             try? FileManager.default.removeItem(at: staging)
@@ -149,6 +149,89 @@ public struct JobProcessor: Sendable {
         }
         return .staged(StagedJob(job: job, folder: folder, deidentificationID: id, records: records,
                                  stagedStudy: stagedStudy, studyName: studyName))
+    }
+
+    /// Runs `body` for every index on `workers` threads, each pulling the next index, so a slow file
+    /// never holds up others. nil when `shouldStop` interrupted it.
+    func parallelMap<T: Sendable>(_ count: Int, progress: @Sendable () -> Void = {}, shouldStop: @Sendable () -> Bool,
+                                  _ body: @Sendable (Int) -> T) -> [T]? {
+        let results = Mutex([T?](repeating: nil, count: count))
+        let next = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                if index >= count { return }
+                if shouldStop() {
+                    stopped.store(true, ordering: .relaxed)
+                    return
+                }
+                let value = body(index)
+                results.withLock { $0[index] = value }
+                progress()
+            }
+        }
+        if stopped.load(ordering: .relaxed) { return nil }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], id: String) throws(AuditError) -> JobResult {
+        var records = records
+        for index in records.indices where records[index].outcome == .delivered {
+            records[index].outcome = .ignored
+            records[index].reason = "job held before delivery"
+            records[index].outputPath = nil
+            records[index].outputSHA256 = nil
+            records[index].outputSize = nil
+        }
+        return try finish(job, folder, .held, "accession-mismatch: AccessionNumber in the files differs from the folder name",
+                          records: records, id: id)
+    }
+
+    /// Groups the job's CT files by series and defaces each head series; records every series.
+    func facePlan(job: Int64, folder: PatientFolder, inspections: [FileInspection], defacing: SeriesDefacing) throws(AuditError) -> FacePlan {
+        var plan = FacePlan()
+        var headers: [Int: SliceHeader] = [:]
+        var bySeries: [String: [Int]] = [:]
+        for (index, inspection) in inspections.enumerated() {
+            guard let header = inspection.header, header.isCT else { continue }
+            headers[index] = header
+            bySeries[header.seriesUID, default: []].append(index)
+        }
+        let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
+        // Series are numbered by their first file in the sorted listing: stable, and names nothing.
+        let series = bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+        for (number, files) in series.enumerated() {
+            let verdict = defacing.process(series: files, headers: headers, paths: paths)
+            var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
+            switch verdict {
+            case .metadataOnly(let reason):
+                record.verdict = "metadata-only"
+                record.reason = reason
+            case .quarantine(let reason):
+                record.verdict = "quarantined"
+                record.reason = reason
+                for file in files { plan.quarantine[file] = reason }
+            case .defaced(let removed, let edits, let png):
+                record.verdict = "defaced"
+                record.voxelsRemoved = removed
+                for file in files { plan.defaced.insert(file) }
+                plan.edits.merge(edits) { a, _ in a }
+                plan.headers.merge(headers.filter { files.contains($0.key) }) { a, _ in a }
+                if let png {
+                    let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number + 1).png")
+                    do {
+                        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                        try png.write(to: url)
+                        record.qaImage = url.path
+                    } catch {
+                        record.reason = "QA image not written: \(InputDisposal.reason(error))"
+                    }
+                }
+            }
+            try store.recordSeries(job: job, record)
+        }
+        return plan
     }
 
     /// Flushes staging, records the files and the destination, then moves the study into the
@@ -213,13 +296,77 @@ public struct JobProcessor: Sendable {
     }
 }
 
-/// One file's trip: hash, load, check, de-identify, save, hash.
+/// What the first pass learned about one file.
+struct FileInspection: Sendable {
+    var record: FileRecord
+    var accessionMismatch = false
+    /// For image files that may be delivered: where they sit in their series.
+    var header: SliceHeader?
+}
+
+/// Per file: quarantined because its head series cannot be defaced, or defaced (with its edit).
+struct FacePlan: Sendable {
+    var quarantine: [Int: String] = [:]
+    var defaced: Set<Int> = []
+    var edits: [Int: SliceEdit] = [:]
+    var headers: [Int: SliceHeader] = [:]
+
+    func instructions(for index: Int) -> FaceInstructions? {
+        if let reason = quarantine[index] { return .quarantine(reason) }
+        if defaced.contains(index), let header = headers[index] { return .deface(edits[index], header) }
+        return nil
+    }
+}
+
+enum FaceInstructions: Sendable {
+    case quarantine(String)
+    /// Part of a defaced series; the edit is nil for slices with no face voxels.
+    case deface(SliceEdit?, SliceHeader)
+}
+
+/// The audit row of one series of a job.
+public struct SeriesRecord: Sendable {
+    public var index: Int
+    public var files: Int
+    public var verdict: String
+    public var reason: String?
+    public var voxelsRemoved: Int
+    public var qaImage: String?
+}
+
+/// One file's trip: hash, load, check, de-identify, (deface,) save, hash.
 struct FileWork: Sendable {
     var record: FileRecord
     var accessionMismatch = false
 
+    /// First pass with defacing on: the checks, and the header facts of a deliverable image.
+    static func inspect(_ planned: PlannedFile, folder: PatientFolder, deidentifier: Deidentifier) -> FileInspection {
+        let inputPath = folder.url.path + "/" + planned.relativePath
+        var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
+                                inputSHA256: nil, outcome: .delivered)
+        let file: DicomFile
+        do {
+            file = try DicomFile(path: inputPath, lazyThreshold: 4096)
+        } catch {
+            record.outcome = .quarantined
+            return FileInspection(record: record)
+        }
+        let accession = file.dataset.string(.accessionNumber) ?? ""
+        if !accession.isEmpty && accession != folder.name {
+            record.outcome = .ignored
+            record.reason = "accession-mismatch"
+            return FileInspection(record: record, accessionMismatch: true)
+        }
+        if deidentifier.quarantineReason(for: file) != nil {
+            record.outcome = .quarantined
+            return FileInspection(record: record)
+        }
+        let sopClass = file.dataset.string(.sopClassUID) ?? ""
+        return FileInspection(record: record, header: SliceHeader(file.dataset, sopClass: sopClass))
+    }
+
     static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
-                    deidentifier: Deidentifier) -> FileWork {
+                    deidentifier: Deidentifier, face: FaceInstructions? = nil) -> FileWork {
         let inputPath = folder.url.path + "/" + planned.relativePath
         var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
                                 inputSHA256: sha256(ofFile: inputPath), outcome: .quarantined)
@@ -241,7 +388,30 @@ struct FileWork: Sendable {
             return FileWork(record: record, accessionMismatch: true)
         }
         if let reason = deidentifier.quarantineReason(for: file) { return quarantine(reason) }
-        deidentifier.apply(to: file, patient: patient)
+        var defaced = false
+        switch face {
+        case .quarantine(let reason)?:
+            return quarantine(.cannotDeface(reason))
+        case .deface(let edit, let header)?:
+            defaced = true
+            if let edit {
+                do {
+                    let originalSyntax = file.transferSyntax
+                    var values = try file.pixels16()
+                    edit.apply(to: &values, header: header)
+                    if try !file.replacePixels16(values), let method = SafetyPolicy.lossyTransferSyntaxes[originalSyntax] {
+                        // Written uncompressed now, but the pixels went through lossy compression once.
+                        file.dataset.put(Tag(0x0028, 0x2110), "01", vr: "CS")
+                        if file.dataset.string(Tag(0x0028, 0x2114)) == nil { file.dataset.put(Tag(0x0028, 0x2114), method, vr: "CS") }
+                    }
+                } catch {
+                    return quarantine(.cannotDeface("the defaced pixels cannot be written: \(error.reason)"))
+                }
+            }
+        case nil:
+            break
+        }
+        deidentifier.apply(to: file, patient: patient, defaced: defaced)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
         do {
             try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)

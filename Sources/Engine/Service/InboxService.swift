@@ -65,7 +65,9 @@ public struct Server: Sendable {
             throw ConfigurationError("\(error)")
         }
         let processor = JobProcessor(deidentifier: Deidentifier(profile: profile, uids: UIDRemapper(secret: secret)),
-                                     store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers)
+                                     store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
+                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
+                                     qaRoot: c.qa)
         let heartbeat = Heartbeat()
         let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,
                                  heartbeat: heartbeat, logger: logger)

@@ -24,6 +24,9 @@ public struct ServiceConfiguration: Sendable {
     public var keepNames: Bool
     public var watchdogSeconds: Double
     public var logLevel: String
+    /// nil: defacing off.
+    public var deface: DefaceMode?
+    public var qa: URL
 
     /// Every key, with its default, in the order the packaged config documents them.
     public static let defaults: [(key: String, value: String)] = [
@@ -31,9 +34,10 @@ public struct ServiceConfiguration: Sendable {
         ("done", "var/done"), ("mappings", "var/mappings"), ("database", "var/ctdeid.sqlite"),
         ("key_file", "var/secret.key"), ("settle_seconds", "10"), ("workers", "0"), ("options", "default"),
         ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
+        ("deface", "remove"), ("qa", "var/qa"),
     ]
     public static var keys: [String] { defaults.map(\.key) }
-    static let pathKeys: Set<String> = ["inbox", "outbox", "work", "quarantine", "done", "mappings", "database", "key_file"]
+    static let pathKeys: Set<String> = ["inbox", "outbox", "work", "quarantine", "done", "mappings", "database", "key_file", "qa"]
 
     /// Loads the configuration: defaults, then `file` (relative paths in it are resolved against its
     /// folder), then `overrides` (flag values; relative paths against the working directory).
@@ -112,6 +116,13 @@ public struct ServiceConfiguration: Sendable {
             throw refuse("log_level", "must be one of trace, debug, info, notice, warning, error, critical")
         }
         let workerCount = Int(try number("workers", 0...256))
+        let deface: DefaceMode?
+        switch raw("deface").value {
+        case "off": deface = nil
+        case let value:
+            guard let mode = DefaceMode(rawValue: value) else { throw refuse("deface", "must be off, remove or noise") }
+            deface = mode
+        }
         let configuration = ServiceConfiguration(
             inbox: try path("inbox"), outbox: try path("outbox"), work: try path("work"),
             quarantine: try path("quarantine"), done: try path("done"), mappings: try path("mappings"),
@@ -119,7 +130,8 @@ public struct ServiceConfiguration: Sendable {
             settleSeconds: try number("settle_seconds", 0...86400),
             workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
             options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
-            watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel)
+            watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,
+            deface: deface, qa: try path("qa"))
         try configuration.checkTrees(refuse: refuse)
         return configuration
     }
@@ -128,7 +140,7 @@ public struct ServiceConfiguration: Sendable {
     /// so the work tree and the outbox share a filesystem.
     func checkTrees(refuse: (String, String) -> ConfigurationError) throws(ConfigurationError) {
         let trees: [(String, URL)] = [("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine),
-                                      ("done", done), ("mappings", mappings)]
+                                      ("done", done), ("mappings", mappings), ("qa", qa)]
         for (key, url) in trees {
             for (otherKey, other) in trees where otherKey != key {
                 if url.path == other.path { throw refuse(key, "is the same folder as \(otherKey)") }

@@ -1,0 +1,193 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What one image file says about its place in a volume (read from the header only).
+public struct SliceHeader: Sendable {
+    public let seriesUID: String
+    public let isCT: Bool
+    public let frames: Int
+    public let rows: Int
+    public let columns: Int
+    public let position: SIMD3<Double>?
+    public let orientation: [Double]
+    public let pixelSpacing: [Double]
+    public let slope: Double
+    public let intercept: Double
+    public let signed: Bool
+    public let bitsAllocated: Int
+
+    public init(_ dataset: DicomItem, sopClass: String) {
+        func numbers(_ tag: Tag) -> [Double] { dataset.strings(tag).compactMap(Double.init) }
+        seriesUID = dataset.string(Tag(0x0020, 0x000E)) ?? ""
+        isCT = dataset.string(.modality) == "CT" || sopClass.hasPrefix("1.2.840.10008.5.1.4.1.1.2")
+        frames = max(1, Int(dataset.string(.numberOfFrames) ?? "") ?? 1)
+        rows = Int(dataset.uint16(.rows) ?? 0)
+        columns = Int(dataset.uint16(.columns) ?? 0)
+        let ipp = numbers(Tag(0x0020, 0x0032))
+        position = ipp.count == 3 ? SIMD3(ipp[0], ipp[1], ipp[2]) : nil
+        orientation = numbers(Tag(0x0020, 0x0037))
+        pixelSpacing = numbers(Tag(0x0028, 0x0030))
+        slope = numbers(Tag(0x0028, 0x1053)).first ?? 1
+        intercept = numbers(Tag(0x0028, 0x1052)).first ?? 0
+        signed = dataset.uint16(Tag(0x0028, 0x0103)) == 1
+        bitsAllocated = Int(dataset.uint16(.bitsAllocated) ?? 0)
+    }
+
+    /// Stored value for a Hounsfield value, in this slice's representation.
+    func stored(hu: Double) -> UInt16 {
+        let raw = ((hu - intercept) / (slope == 0 ? 1 : slope)).rounded()
+        if signed { return UInt16(bitPattern: Int16(clamping: Int(max(-32768, min(32767, raw))))) }
+        return UInt16(clamping: Int(max(0, min(65535, raw))))
+    }
+
+    func hu(stored value: UInt16) -> Int16 {
+        let raw = signed ? Double(Int16(bitPattern: value)) : Double(value)
+        return Int16(clamping: Int((raw * slope + intercept).rounded()))
+    }
+}
+
+/// How a series is treated when defacing is on.
+public enum SeriesVerdict: Sendable {
+    /// Not a head CT: metadata de-identification only.
+    case metadataOnly(String)
+    /// Defaced: per file (index into the job's files) the voxels to replace in its single frame.
+    case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?)
+    /// A head series that cannot be made safe: every file of it is quarantined with this reason.
+    case quarantine(String)
+}
+
+/// The voxels of one slice to overwrite, and with what.
+public struct SliceEdit: Sendable {
+    /// Pixel indices (row * columns + column) to replace.
+    public let pixels: [Int32]
+    public let airValue: UInt16
+    public let mode: DefaceMode
+    public let seed: UInt64
+
+    /// Applies the edit to a frame's stored values.
+    func apply(to values: inout [UInt16], header: SliceHeader) {
+        guard mode == .noise else {
+            for p in pixels where Int(p) < values.count { values[Int(p)] = airValue }
+            return
+        }
+        var state = seed | 1
+        for p in pixels where Int(p) < values.count {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            values[Int(p)] = header.stored(hu: -1000 + Double(Int(state % 41) - 20))
+        }
+    }
+}
+
+/// Finds, assembles and defaces the head CT series of a job.
+public struct SeriesDefacing: Sendable {
+    public let options: DefaceOptions
+    public let workers: Int
+    /// Fewer slices than this cannot show where the face ends, so a head series that short is quarantined.
+    public static let minimumSlices = 10
+
+    public init(options: DefaceOptions, workers: Int) {
+        self.options = options
+        self.workers = max(1, workers)
+    }
+
+    /// Decides and, for head series, computes the edits. `paths[i]` is file i; `headers` holds the CT
+    /// files' headers by file index.
+    public func process(series files: [Int], headers: [Int: SliceHeader], paths: [String]) -> SeriesVerdict {
+        let slices = files.compactMap { index in headers[index].map { (index, $0) } }
+        guard let first = slices.first?.1 else { return .metadataOnly("no CT images") }
+        if slices.contains(where: { $0.1.frames > 1 }) {
+            return .quarantine("multi-frame CT: 3-D defacing of multi-frame objects is not supported; not delivered undefaced")
+        }
+        guard first.orientation.count == 6, first.pixelSpacing.count == 2, first.rows > 0, first.columns > 0,
+              slices.allSatisfy({ $0.1.position != nil }) else {
+            return .quarantine("no usable image geometry (ImagePositionPatient/ImageOrientationPatient/PixelSpacing): cannot check for a face")
+        }
+        guard first.bitsAllocated == 16 else {
+            return .quarantine("pixel data is not 16-bit: cannot check for a face")
+        }
+        for (_, header) in slices where header.rows != first.rows || header.columns != first.columns
+            || zip(header.orientation, first.orientation).contains(where: { abs($0 - $1) > 1e-3 })
+            || zip(header.pixelSpacing, first.pixelSpacing).contains(where: { abs($0 - $1) > 1e-4 }) {
+            return .quarantine("mixed geometry within the series: cannot assemble a volume")
+        }
+        let rowDirection = SIMD3(first.orientation[0], first.orientation[1], first.orientation[2])
+        let columnDirection = SIMD3(first.orientation[3], first.orientation[4], first.orientation[5])
+        let n = SIMD3(rowDirection.y * columnDirection.z - rowDirection.z * columnDirection.y,
+                      rowDirection.z * columnDirection.x - rowDirection.x * columnDirection.z,
+                      rowDirection.x * columnDirection.y - rowDirection.y * columnDirection.x)
+        // Ordered along the normal, not by InstanceNumber.
+        let ordered = slices.sorted { dot($0.1.position!, n) < dot($1.1.position!, n) }
+        let depths = ordered.map { dot($0.1.position!, n) }
+
+        // Decode every slice into Hounsfield units.
+        let rows = first.rows, columns = first.columns, plane = rows * columns
+        let volumeHU = Mutex([Int16](repeating: -1000, count: plane * ordered.count))
+        let failure = Mutex<String?>(nil)
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: min(workers, ordered.count)) { _ in
+            var local = [Int16](repeating: 0, count: plane)
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                if k >= ordered.count { return }
+                let (index, header) = ordered[k]
+                do {
+                    let stored = try DicomFile(path: paths[index]).pixels16()
+                    guard stored.count >= plane else { throw DicomError(reason: "pixel data shorter than one frame") }
+                    for p in 0..<plane { local[p] = header.hu(stored: stored[p]) }
+                    volumeHU.withLock { hu in
+                        hu.withUnsafeMutableBufferPointer { dst in
+                            local.withUnsafeBufferPointer { src in
+                                dst.baseAddress!.advanced(by: k * plane).update(from: src.baseAddress!, count: plane)
+                            }
+                        }
+                    }
+                } catch {
+                    let reason = (error as? DicomError)?.reason ?? "\(error)"
+                    failure.withLock { $0 = $0 ?? reason }
+                }
+            }
+        }
+        if let reason = failure.withLock({ $0 }) {
+            return .quarantine("pixel data cannot be decoded (\(reason)): cannot check for a face")
+        }
+        var volume = Volume(columns: columns, rows: rows, slices: ordered.count, hu: volumeHU.withLock { $0 },
+                            origins: ordered.map { $0.1.position! }, rowDirection: rowDirection,
+                            columnDirection: columnDirection, columnSpacing: first.pixelSpacing[1],
+                            rowSpacing: first.pixelSpacing[0])
+        let check = Defacer.checkHead(volume)
+        guard check.isHead else { return .metadataOnly(check.reason) }
+        if abs(n.z) < 0.7 {
+            return .quarantine("non-axial head CT series: a reformat shows the face; only axial series are defaced")
+        }
+        if ordered.count < Self.minimumSlices {
+            return .quarantine("head CT series with \(ordered.count) slice(s): too few to find and remove the face in 3-D")
+        }
+        let gaps = zip(depths.dropFirst(), depths).map { $0 - $1 }
+        if let smallest = gaps.min(), smallest < 0.01 {
+            return .quarantine("two slices at the same position: cannot assemble a volume")
+        }
+        let median = gaps.sorted()[gaps.count / 2]
+        if let largest = gaps.max(), largest > 3 * median {
+            return .quarantine(String(format: "missing slices: a gap of %.1f mm where slices are %.1f mm apart", largest, median))
+        }
+        guard let mask = Defacer.faceMask(volume, options: options) else {
+            return .metadataOnly("no face region found")
+        }
+        let before = FrontalRendering.render(volume)
+        let removed = Defacer.apply(mask, to: &volume, options: options)
+        let after = FrontalRendering.render(volume)
+        var edits: [Int: SliceEdit] = [:]
+        for (k, (index, header)) in ordered.enumerated() {
+            var pixels: [Int32] = []
+            for p in 0..<plane where mask[k * plane + p] { pixels.append(Int32(p)) }
+            if !pixels.isEmpty {
+                edits[index] = SliceEdit(pixels: pixels, airValue: header.stored(hu: -1000), mode: options.mode,
+                                         seed: options.seed &+ UInt64(k))
+            }
+        }
+        return .defaced(removed: removed, slices: edits, png: FrontalRendering.sideBySidePNG(before, after))
+    }
+}
+
+@inline(__always) func dot(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double { a.x * b.x + a.y * b.y + a.z * b.z }
