@@ -123,7 +123,8 @@ done <<'EOF'
 /var/lib/ctdeid/quarantine 750
 /var/lib/ctdeid/done 750
 /var/lib/ctdeid/mappings 2770
+/var/lib/ctdeid/qa 2750
 EOF
 [[ $bad -eq 0 ]] || die "tmpfiles.d: wrong trees (above)"
-echo "check-unit: tmpfiles.d: 7 trees with the expected modes, owner ctdeid:ctdeid: OK"
+echo "check-unit: tmpfiles.d: 8 trees with the expected modes, owner ctdeid:ctdeid: OK"
 echo "check-unit: all checks passed"
