@@ -10,7 +10,3 @@ public enum Defacer {
     public static func faceMask(_ volume: Volume, options: DefaceOptions = .init()) -> FaceMask? { nil }
     @discardableResult public static func apply(_ mask: FaceMask, to volume: inout Volume, options: DefaceOptions = .init()) -> Int { 0 }
 }
-public enum FrontalRendering {
-    public static func render(_ volume: Volume, skinThreshold: Int16 = -300, millimetresPerPixel: Double = 1.0) -> (width: Int, height: Int, pixels: [UInt8]) { (1, 1, [0]) }
-}
-public enum PNGWriter { public static func grayscale(width: Int, height: Int, pixels: [UInt8]) -> Data { Data() } }
