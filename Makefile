@@ -40,9 +40,11 @@ demo: release
 	sqlite3 -header -column $(DEMO)/ctdeid.sqlite "SELECT id, folder, deid_id, state, files_delivered, files_quarantined FROM jobs"; \
 	echo "exit status of ctdeid run: $$status"
 
-## ctdeid run against cp -r on the same synthetic corpus (PATIENTS x SLICES of SIZE^2).
+## ctdeid run against cp -r and the peers (gdcmanon, dcmodify) on one synthetic corpus
+## (PATIENTS=3 SLICES=200 SIZE=512 REPS=3), alternating, median; then the service's latency.
 bench: release
-	bash scripts/bench.sh $(BIN_RELEASE)
+	@dpkg -s libgdcm-tools openssl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools openssl >/dev/null; } || true
+	python3 scripts/bench.py $(BIN_RELEASE)
 
 ## Debian 12 package var/ctdeid_<version>_amd64.deb (Swift runtime linked statically); as root,
 ## INSTALL_TEST=1 also installs it here, checks the user and trees, and purges it (never starts it).

@@ -1,11 +1,13 @@
+import Foundation
+
 /// Words taken from the values the profile removes (names, IDs, addresses, institutions):
 /// a descriptor kept by the Clean Descriptors option must contain none of them. Matching runs
 /// on the text converted to UTF-8 and, independently, on the raw bytes read as Latin-1, so a
 /// character set that cannot be converted cannot hide a name.
 struct IdentityTokens {
     private(set) var words: Set<String> = []
-    /// Long tokens are also searched inside words ("QUARTZHOLLOWS", "DRQUARTZHOLLOW").
-    private(set) var long: Set<String> = []
+    /// Long tokens are also searched inside words ("QUARTZHOLLOWS", "DRQUARTZHOLLOW"), as UTF-8 bytes.
+    private(set) var long: Set<[UInt8]> = []
 
     /// Titles and connectives that occur in names but identify nobody.
     private static let ignored: Set<String> = ["DR", "MD", "MR", "MRS", "MS", "PHD", "JR", "SR", "THE", "AND", "OF", "VON", "VAN", "DE"]
@@ -17,14 +19,27 @@ struct IdentityTokens {
             // Short numbers (1, 12, 007) are too common to stand for a person.
             if word.allSatisfy(\.isASCIIDigit) && word.count < 4 { continue }
             words.insert(word)
-            if word.count >= 5 { long.insert(word) }
+            if word.count >= 5 { long.insert(Array(word.utf8)) }
         }
     }
 
     func matches(_ text: String) -> Bool {
         let upper = text.uppercased()
         for word in Self.split(upper) where words.contains(word) { return true }
-        for token in long where upper.contains(token) { return true }
+        guard !long.isEmpty else { return false }
+        // A byte search: Foundation's String.contains is locale-aware and far slower.
+        let haystack = Array(upper.utf8)
+        return long.contains { Self.contains(haystack, $0) }
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        let first = needle[0]
+        for start in 0...(haystack.count - needle.count) where haystack[start] == first {
+            var index = 1
+            while index < needle.count && haystack[start + index] == needle[index] { index += 1 }
+            if index == needle.count { return true }
+        }
         return false
     }
 
