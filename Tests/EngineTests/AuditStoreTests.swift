@@ -36,6 +36,13 @@ final class AuditStoreTests: XCTestCase {
         try store.importMappings([("111", "P1", 2)], sourceSheet: "same-again.csv")
     }
 
+    func testADatabaseReadableByOthersIsRefused() throws {
+        let path = try temporaryDirectory().appendingPathComponent("a.sqlite").path
+        _ = try AuditStore(path: path)
+        chmod(path, 0o644)
+        XCTAssertThrowsError(try AuditStore(path: path)) { XCTAssertTrue("\($0)".contains("readable by others")) }
+    }
+
     func testDateOffsetIsRecordedOnceAndReused() throws {
         let store = try AuditStore(path: try temporaryDirectory().appendingPathComponent("a.sqlite").path)
         XCTAssertEqual(try store.dateOffset(for: "P1", derived: -500), -500)

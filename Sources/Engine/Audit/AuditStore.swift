@@ -55,10 +55,16 @@ public final class AuditStore: Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             }
-            // Create the file 0600 before SQLite does, so it is never readable by others.
+            // Create the file 0600 before SQLite does, so it is never readable by others; an existing
+            // database that others can read is refused: it is the re-identification key.
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             if fd < 0 { throw AuditError(reason: "cannot open the database \(path): \(String(cString: strerror(errno)))") }
+            var info = stat()
+            let mode = fstat(fd, &info) == 0 ? info.st_mode & 0o777 : 0
             close(fd)
+            if mode & 0o077 != 0 {
+                throw AuditError(reason: "the database \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 on it")
+            }
             var config = Configuration()
             config.busyMode = .timeout(10)
             config.prepareDatabase { db in

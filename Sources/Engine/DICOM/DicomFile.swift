@@ -89,13 +89,6 @@ public struct DicomItem {
         return result
     }
 
-    public func contains(_ tag: Tag) -> Bool {
-        var data: UnsafePointer<UInt8>?
-        var length = 0
-        return ctd_get_bytes(pointer, tag.group, tag.element, &data, &length) == 0
-            || !items(tag).isEmpty
-    }
-
     /// Raw bytes of a string element (in the file's character set), padding trimmed.
     public func bytes(_ tag: Tag) -> [UInt8]? {
         var data: UnsafePointer<CChar>?

@@ -220,9 +220,9 @@ final class InboxService: Service, @unchecked Sendable {
 
     func reconcile(_ entries: [InboxEntry]) throws {
         let present = Set(entries.filter(\.isDirectory).map(\.name))
-        for entry in entries where !entry.isDirectory {
-            logger.warning("ignoring an entry directly in the inbox that is not a folder (only folders are jobs)")
-            _ = entry
+        let loose = entries.count - present.count
+        if loose > 0 {
+            logger.warning("ignoring \(loose) entr\(loose == 1 ? "y" : "ies") directly in the inbox that are not folders (only folders are jobs)")
         }
         for name in tracked.keys where !present.contains(name) { try folderRemoved(name) }
         try noteChanges(present.filter { tracked[$0] == nil })

@@ -37,7 +37,6 @@ public struct ServiceConfiguration: Sendable {
         ("deface", "remove"), ("qa", "var/qa"),
     ]
     public static var keys: [String] { defaults.map(\.key) }
-    static let pathKeys: Set<String> = ["inbox", "outbox", "work", "quarantine", "done", "mappings", "database", "key_file", "qa"]
 
     /// Loads the configuration: defaults, then `file` (relative paths in it are resolved against its
     /// folder), then `overrides` (flag values; relative paths against the working directory).
