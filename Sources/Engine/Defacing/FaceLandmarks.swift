@@ -1,0 +1,464 @@
+import Foundation
+
+/// An eye globe: fluid-density sphere found in the front of the head.
+struct Globe: Sendable {
+    let centre: SIMD3<Double>
+    let radius: Double
+}
+
+/// Where the face is, found from the image: the eye globes (and from them the face's own
+/// anterior-posterior axis), the posterior limit behind the eyes, the superior limit (the orbit roof,
+/// or the floor of the anterior cranial fossa: below the forehead), the inferior limit (just below the
+/// lowest bone of the facial skeleton) and the height below which the jaw starts.
+struct FaceLimits: Sendable {
+    /// Landmark distances (mm).
+    static let foreheadBand = 15.0       // half-width of the midline band used for profiles
+    static let foreheadDepth = 30.0      // brain this close behind the skin: a forehead slice
+    static let browMargin = 2.0          // the face ends this far below the cranial floor
+    static let roofMargin = 0.5          // ... or this far below the orbit roof
+    static let globeSearchDepth = 40.0   // eyes lie within this depth of the skin
+    static let globeErosion = 2.5        // removes thin fluid-density layers (fat/muscle edges)
+    static let globeHU: ClosedRange<Int16> = -20...30
+    static let orbitFat = 2.0            // orbital tissue around the globe ...
+    static let orbitBehind = 3.0         // ... reaching this much further back
+    static let upperDepth = 26.0         // face: in front of this plane behind the eyes' centres
+    static let lowerDepth = 36.0         // ... at the level of the jaw (below the cranium)
+    static let facialBoneDepth = 60.0    // first bone this close behind the skin (profiles)
+    static let facialBoneBehind = 10.0   // bone in front of the jaw limit + this is facial skeleton
+    static let mandibleMargin = 2.0      // the face ends this far below the lowest facial bone
+    static let shave = 0.25              // limits are pulled in by this (see `inFace`)
+    static let jawBelowEyes = 34.0       // the jaw zone starts this far below the eyes (nose base)
+    static let cavityPart = 500.0        // mm²: smaller enclosed regions are canals and sinuses
+
+    var globes: [Globe] = []
+    var eyeMid = SIMD3<Double>(0, 0, 0)
+    /// Horizontal unit vector towards the back of the face.
+    var posterior = SIMD3<Double>(0, 1, 0)
+    var zSuperior = Double.infinity
+    var zInferior = -Double.infinity
+    /// Below this height the cranial cavity has ended: the jaw, where the face reaches further back.
+    var zJaw = Double.infinity
+
+    /// Distance behind the eyes along the face's own axis.
+    @inline(__always) func behindEyes(_ p: SIMD3<Double>) -> Double {
+        let d = p - eyeMid
+        return d.x * posterior.x + d.y * posterior.y + d.z * posterior.z
+    }
+
+    /// The orbit model: the globe, and a ball 2 mm larger 3 mm further back (orbital tissue).
+    @inline(__always) func inOrbit(_ p: SIMD3<Double>, grownBy grow: Double = 0) -> Bool {
+        for g in globes {
+            let d = p - g.centre
+            let r0 = g.radius + grow
+            if (d * d).sum() <= r0 * r0 { return true }
+            let b = d - posterior * Self.orbitBehind
+            let r = g.radius + Self.orbitFat + grow
+            if (b * b).sum() <= r * r { return true }
+        }
+        return false
+    }
+
+    /// Inside the face limits, less a quarter millimetre: the landmarks are found to a fraction of a
+    /// voxel, and a voxel on the boundary is better left than wrongly removed.
+    @inline(__always) func inFace(_ p: SIMD3<Double>) -> Bool {
+        let depth = p.z < zJaw ? Self.lowerDepth : Self.upperDepth
+        return p.z < zSuperior - Self.shave && p.z >= zInferior + Self.shave && behindEyes(p) < depth - Self.shave
+    }
+}
+
+/// Results of the first scan of a slice.
+struct SliceProfile: Sendable {
+    var bandRays = 0
+    var foreheadHits = 0
+    var foreheadZ = 0.0
+    var foreheadLowest = Double.infinity
+    var boneHits: [SIMD3<Double>] = []
+    var midRay = -1
+}
+
+extension FaceLimits {
+    /// Finds the landmarks. `entries` receives, per slice and ray, the first body step (or -1).
+    static func find(_ v: Volume, _ a: HeadAnalysis, _ rays: FaceRays,
+                     entries: SharedPointer<Int32>) -> FaceLimits {
+        let candidates = BitVolume(columns: v.columns, rows: v.rows, slices: v.slices)
+        var profiles = [SliceProfile](repeating: SliceProfile(), count: v.slices)
+        let bandHalf = Int((foreheadBand / rays.spacing).rounded())
+        let boneHU = DefacingParameters.boneHU
+
+        v.hu.withUnsafeBufferPointer { huBuffer in
+            profiles.withUnsafeMutableBufferPointer { profileBuffer in
+                let hu = SharedHU(base: huBuffer.baseAddress!)
+                let out = SharedPointer(base: profileBuffer.baseAddress!)
+                parallelFor(v.slices) { k in
+                    var profile = SliceProfile()
+                    let entryRow = entries.base + k * rays.count
+                    var lo = Int.max, hi = Int.min
+                    for u in 0..<rays.count {
+                        entryRow[u] = -1
+                        for t in 0..<rays.length {
+                            let (i, j) = rays.pixel(u, t)
+                            if a.body.get(i, j, k) { entryRow[u] = Int32(t); lo = min(lo, u); hi = max(hi, u); break }
+                        }
+                    }
+                    guard lo <= hi else { out[k] = profile; return }
+                    let mid = (lo + hi) / 2
+                    profile.midRay = mid
+                    let maxSearch = Int(globeSearchDepth / rays.step)
+                    for u in 0..<rays.count {
+                        let t0 = Int(entryRow[u])
+                        if t0 < 0 { continue }
+                        let inBand = abs(u - mid) <= bandHalf
+                        let p0 = rays.start(k, u)
+                        if inBand {
+                            profile.bandRays += 1
+                            // Forehead: intracranial tissue right behind the skin (and skull).
+                            let end = min(rays.length, t0 + Int(foreheadDepth / rays.step) + 1)
+                            for t in t0..<end {
+                                let (i, j) = rays.pixel(u, t)
+                                if a.enclosed.get(i, j, k) {
+                                    profile.foreheadHits += 1
+                                    let z = (p0 + rays.stepVector * Double(t)).z
+                                    profile.foreheadZ += z
+                                    profile.foreheadLowest = min(profile.foreheadLowest, z)
+                                    break
+                                }
+                            }
+                            // Facial skeleton: first bone behind the skin.
+                            let boneEnd = min(rays.length, t0 + Int(facialBoneDepth / rays.step) + 1)
+                            for t in t0..<boneEnd {
+                                let (i, j) = rays.pixel(u, t)
+                                if hu.base[v.index(i, j, k)] >= boneHU {
+                                    profile.boneHits.append(p0 + rays.stepVector * Double(t))
+                                    break
+                                }
+                            }
+                        }
+                        // Eye globe candidates: fluid density in the front of the head, outside the
+                        // intracranial space.
+                        for t in t0..<min(rays.length, t0 + maxSearch + 1) {
+                            let (i, j) = rays.pixel(u, t)
+                            let h = hu.base[v.index(i, j, k)]
+                            if globeHU.contains(h) && a.body.get(i, j, k) && !a.protected.get(i, j, k) {
+                                candidates.set(i, j, k)
+                            }
+                        }
+                    }
+                    out[k] = profile
+                }
+            }
+        }
+
+        var limits = FaceLimits()
+        let order = (0..<v.slices).sorted { v.origins[$0].z < v.origins[$1].z }
+
+        limits.globes = findGlobes(v, a, candidates)
+        if limits.globes.count == 2 {
+            let g0 = limits.globes[0].centre, g1 = limits.globes[1].centre
+            limits.eyeMid = (g0 + g1) / 2
+            var across = g1 - g0
+            across.z = 0
+            let len = (across * across).sum().squareRoot()
+            if len > 0 {
+                var back = SIMD3<Double>(-across.y / len, across.x / len, 0)
+                if back.y < 0 { back = -back }
+                // A head turned by more than 35 degrees is not what the eyes say: keep -y as anterior.
+                if back.y >= cos(35 * Double.pi / 180) { limits.posterior = back }
+            }
+        } else if let g = limits.globes.first {
+            limits.eyeMid = g.centre
+        }
+
+        // The jaw zone, where the face reaches further back: from a little below the eyes (the base of
+        // the nose); without eyes, below the lowest point of the cranial cavity.
+        if let eyes = limits.globes.map(\.centre.z).min() {
+            limits.zJaw = eyes - jawBelowEyes
+        } else if let bottom = cranialCavityBottom(v, a, order) {
+            limits.zJaw = bottom
+        }
+
+        // Superior limit: the lowest slice (with the one above) above the eyes where brain lies right
+        // behind the skin of the midline is the forehead; the face ends a little below its floor.
+        let eyeLevel = limits.globes.map(\.centre.z).max() ?? -Double.infinity
+        let forehead = order.map { k -> Bool in
+            let p = profiles[k]
+            return p.bandRays >= 3 && Double(p.foreheadHits) >= 0.5 * Double(p.bandRays)
+                && p.foreheadZ / Double(p.foreheadHits) > eyeLevel
+        }
+        if let n = forehead.indices.first(where: { forehead[$0] && ($0 + 1 == forehead.count || forehead[$0 + 1]) }) {
+            let k = order[n]
+            let z = profiles[k].foreheadLowest
+            let gap = verticalStep(v, below: n > 0 ? order[n - 1] : nil, k)
+            limits.zSuperior = z - gap / 2 - browMargin
+        }
+        // The roof of the orbit (first bone straight above each globe's centre) is the brow's level:
+        // the face reaches up to it, and at least to the forehead's floor.
+        let roofs = limits.globes.compactMap { orbitRoof(v, a, above: $0.centre) }
+        if let roof = roofs.max() {
+            limits.zSuperior = limits.zSuperior.isFinite ? max(limits.zSuperior, roof - roofMargin) : roof - roofMargin
+        } else if !limits.globes.isEmpty && !limits.zSuperior.isFinite {
+            limits.zSuperior = eyeLevel + limits.globes.map(\.radius).max()! + 10
+        }
+
+        // Without eyes, the posterior limit hangs from the most anterior facial bone.
+        if limits.globes.isEmpty {
+            let ys = profiles.flatMap(\.boneHits).filter { $0.z < limits.zSuperior }.map(\.y)
+            // Without facial bone either, the limit lies in front of everything: nothing is removed.
+            limits.eyeMid = SIMD3(0, (ys.min() ?? -.greatestFiniteMagnitude / 4) + 40 - upperDepth, 0)
+        }
+
+        // Inferior limit: a little below the lowest facial bone.
+        let facialBone = lowestFacialBone(v, a, limits)
+        if let (z, k) = facialBone, let n = order.firstIndex(of: k), n > 0 {
+            limits.zInferior = z - verticalStep(v, below: order[n - 1], k) / 2 - mandibleMargin
+        }
+        return limits
+    }
+
+    /// The orbit roof straight above `centre`: half-way between the last voxel of the orbit and the
+    /// first of bone or of a brain-sized enclosed region (thick slices may hold no roof bone), sampled
+    /// every 0.5 mm at the nearest voxel, within 40 mm.
+    static func orbitRoof(_ v: Volume, _ a: HeadAnalysis, above centre: SIMD3<Double>) -> Double? {
+        let n = v.normal
+        let depths = v.origins.map { ($0 * n).sum() }
+        var lastZ = centre.z
+        var cavity: [Int: (UnionFind, Runs, [Int])] = [:]
+        for step in 0...80 {
+            let p = centre + SIMD3(0, 0, Double(step) * 0.5)
+            let d = (p * n).sum()
+            guard let k = depths.indices.min(by: { abs(depths[$0] - d) < abs(depths[$1] - d) }) else { return nil }
+            let q = p - v.origins[k]
+            let i = Int(((q * v.rowDirection).sum() / v.columnSpacing).rounded())
+            let j = Int(((q * v.columnDirection).sum() / v.rowSpacing).rounded())
+            guard i >= 0, j >= 0, i < v.columns, j < v.rows else { return nil }
+            let z = v.position(i, j, k).z
+            var roof = v.hu[v.index(i, j, k)] >= DefacingParameters.boneHU
+            if !roof && a.enclosed.get(i, j, k) {
+                if cavity[k] == nil {
+                    let runs = Runs(plane: a.enclosed.plane(k), shape: a.shape)
+                    var uf = runs.components()
+                    var size = [Int](repeating: 0, count: runs.count)
+                    for r in 0..<runs.count { size[uf.find(r)] += Int(runs.ends[r] - runs.starts[r]) }
+                    cavity[k] = (uf, runs, size)
+                }
+                var (uf, runs, size) = cavity[k]!
+                if let r = runs.range(row: j).first(where: { Int(runs.starts[$0]) <= i && i < Int(runs.ends[$0]) }) {
+                    roof = Double(size[uf.find(r)]) * v.columnSpacing * v.rowSpacing >= cavityPart
+                }
+                cavity[k] = (uf, runs, size)
+            }
+            if roof { return (z + lastZ) / 2 }
+            lastZ = z
+        }
+        return nil
+    }
+
+    /// Lowest point of the cranial cavity (less half a slice): slices with a brain-sized enclosed
+    /// region, going down from the largest one (a gap of one slice allowed, so an isolated ring such
+    /// as the jaw cut obliquely does not count), and their enclosed regions larger than canals.
+    static func cranialCavityBottom(_ v: Volume, _ a: HeadAnalysis, _ order: [Int]) -> Double? {
+        var cavity: [Int] = []
+        if let top = order.indices.max(by: { a.enclosedArea[order[$0]] < a.enclosedArea[order[$1]] }),
+           a.enclosedArea[order[top]] >= DefacingParameters.cranialArea {
+            var n = top, misses = 0
+            while n >= 0 && misses < 2 {
+                if a.enclosedArea[order[n]] >= DefacingParameters.cranialArea { cavity.append(order[n]); misses = 0 } else { misses += 1 }
+                n -= 1
+            }
+        }
+        var cavityBottom = Double.infinity, cavitySlice = -1
+        let pixelArea = v.columnSpacing * v.rowSpacing
+        for k in cavity {
+            // Its enclosed regions, not small canals.
+            let runs = Runs(plane: a.enclosed.plane(k), shape: a.shape)
+            var uf = runs.components()
+            var size = [Int](repeating: 0, count: runs.count)
+            for r in 0..<runs.count { size[uf.find(r)] += Int(runs.ends[r] - runs.starts[r]) }
+            for j in 0..<v.rows {
+                for r in runs.range(row: j) where Double(size[uf.find(r)]) * pixelArea >= cavityPart {
+                    let z = min(v.position(Int(runs.starts[r]), j, k).z, v.position(Int(runs.ends[r]) - 1, j, k).z)
+                    if z < cavityBottom { cavityBottom = z; cavitySlice = k }
+                }
+            }
+        }
+        guard cavitySlice >= 0, let n = order.firstIndex(of: cavitySlice) else { return nil }
+        return cavityBottom - verticalStep(v, below: n > 0 ? order[n - 1] : nil, cavitySlice) / 2
+    }
+
+    /// Lowest point (z and slice) of the facial skeleton: the 3-D bone components that have bone in
+    /// the jaw zone close behind the face (the mandible, not the spine further back), counting their
+    /// voxels within `facialBoneBehind` + 20 mm behind the jaw's posterior limit.
+    static func lowestFacialBone(_ v: Volume, _ a: HeadAnalysis, _ limits: FaceLimits) -> (Double, Int)? {
+        let (offsets, roots) = components3D(a.boneRuns, rows: v.rows)
+        let front = lowerDepth + facialBoneBehind, reach = front + 20
+        // z and the depth behind the eyes are linear along a run: their minima sit at its ends, so
+        // most runs (the vault) are settled without visiting their voxels.
+        var seeds = Set<Int32>()
+        for k in 0..<v.slices {
+            let runs = a.boneRuns[k]
+            for j in 0..<v.rows {
+                for r in runs.range(row: j) where !seeds.contains(roots[offsets[k] + r]) {
+                    let s = Int(runs.starts[r]), e = Int(runs.ends[r]) - 1
+                    let p0 = v.position(s, j, k), p1 = v.position(e, j, k)
+                    if min(p0.z, p1.z) >= limits.zJaw || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= front { continue }
+                    for i in s...e {
+                        let p = v.position(i, j, k)
+                        if p.z < limits.zJaw && limits.behindEyes(p) < front { seeds.insert(roots[offsets[k] + r]); break }
+                    }
+                }
+            }
+        }
+        guard !seeds.isEmpty else { return nil }
+        var lowest = Double.infinity, slice = -1
+        for k in 0..<v.slices {
+            let runs = a.boneRuns[k]
+            for j in 0..<v.rows {
+                for r in runs.range(row: j) where seeds.contains(roots[offsets[k] + r]) {
+                    let s = Int(runs.starts[r]), e = Int(runs.ends[r]) - 1
+                    let p0 = v.position(s, j, k), p1 = v.position(e, j, k)
+                    if min(p0.z, p1.z) >= lowest || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= reach { continue }
+                    for i in s...e {
+                        let p = v.position(i, j, k)
+                        if p.z < lowest && limits.behindEyes(p) < reach { lowest = p.z; slice = k }
+                    }
+                }
+            }
+        }
+        return slice >= 0 ? (lowest, slice) : nil
+    }
+
+    /// Eye globes: 3-D blobs of fluid density that survive an in-plane erosion (thin layers do not),
+    /// of globe size; the two largest (if they sit side by side), refined on all fluid voxels near them.
+    static func findGlobes(_ v: Volume, _ a: HeadAnalysis, _ candidates: BitVolume) -> [Globe] {
+        let shape = a.shape
+        let cores = BitVolume(columns: v.columns, rows: v.rows, slices: v.slices)
+        var coreRuns = [Runs](repeating: Runs(), count: v.slices)
+        let rx = globeErosion / v.columnSpacing, ry = globeErosion / v.rowSpacing
+        coreRuns.withUnsafeMutableBufferPointer { runsBuffer in
+            let runsOut = SharedPointer(base: runsBuffer.baseAddress!)
+            parallelFor(v.slices) { k in
+                var inverse = [UInt64](repeating: 0, count: shape.wordCount)
+                let src = candidates.plane(k), dst = cores.plane(k)
+                var any = false
+                for x in 0..<shape.wordCount where src[x] != 0 { any = true; break }
+                guard any else { runsOut[k] = Runs(plane: dst, shape: shape); return }
+                inverse.withUnsafeMutableBufferPointer { inv in
+                    let inv = inv.baseAddress!
+                    for j in 0..<shape.rows {
+                        for x in 0..<shape.wordsPerRow { inv[j * shape.wordsPerRow + x] = ~src[j * shape.wordsPerRow + x] }
+                        inv[j * shape.wordsPerRow + shape.wordsPerRow - 1] &= shape.tailMask
+                    }
+                    shape.dilateDisc(inv, into: dst, rx: rx, ry: ry)
+                    for j in 0..<shape.rows {
+                        for x in 0..<shape.wordsPerRow { dst[j * shape.wordsPerRow + x] = ~dst[j * shape.wordsPerRow + x] }
+                        dst[j * shape.wordsPerRow + shape.wordsPerRow - 1] &= shape.tailMask
+                    }
+                }
+                runsOut[k] = Runs(plane: dst, shape: shape)
+            }
+        }
+        // 3-D components of the cores.
+        let (offsets, roots) = components3D(coreRuns, rows: v.rows)
+        guard !roots.isEmpty else { return [] }
+        struct Blob { var volume = 0.0; var sum = SIMD3<Double>(0, 0, 0); var lo = SIMD3<Double>(repeating: .infinity); var hi = SIMD3<Double>(repeating: -.infinity) }
+        var blobs: [Int: Blob] = [:]
+        let thickness = sliceThickness(v)
+        for k in 0..<v.slices {
+            let runs = coreRuns[k]
+            let voxel = v.columnSpacing * v.rowSpacing * thickness[k]
+            for j in 0..<v.rows {
+                for r in runs.range(row: j) {
+                    let s = Int(runs.starts[r]), e = Int(runs.ends[r])
+                    let root = Int(roots[offsets[k] + r])
+                    let n = Double(e - s)
+                    let first = v.position(s, j, k), last = v.position(e - 1, j, k)
+                    var b = blobs[root] ?? Blob()
+                    b.volume += n * voxel
+                    b.sum += (first + last) / 2 * (n * voxel)
+                    b.lo = pointwiseMin(b.lo, pointwiseMin(first, last))
+                    b.hi = pointwiseMax(b.hi, pointwiseMax(first, last))
+                    blobs[root] = b
+                }
+            }
+        }
+        let plausible = blobs.values.filter { b in
+            let e = b.hi - b.lo
+            return b.volume >= 300 && b.volume <= 12_000 && e.max() <= 35
+        }.sorted { $0.volume > $1.volume }
+        guard let first = plausible.first else { return [] }
+        var chosen = [first]
+        let c0 = first.sum / first.volume
+        if let second = plausible.dropFirst().first(where: { b in
+            let d = b.sum / b.volume - c0
+            let across = (d.x * d.x + d.y * d.y).squareRoot()
+            return across >= 35 && across <= 90 && abs(d.z) <= 20
+        }) {
+            chosen.append(second)
+        }
+        // Refine centre and size on every fluid voxel near the core (the core is eroded, and parts of
+        // the globe may sit behind bone or inside the protected margin).
+        return chosen.map { b in
+            var centre = b.sum / b.volume
+            var radius = cbrt(3 * b.volume / (4 * Double.pi)) + globeErosion
+            for _ in 0..<2 {
+                let (c, vol) = fluidBall(v, around: centre, radius: radius + 2, thickness: thickness)
+                guard vol > 0 else { break }
+                centre = c
+                radius = cbrt(3 * vol / (4 * Double.pi))
+            }
+            return Globe(centre: centre, radius: radius)
+        }.sorted { $0.centre.x < $1.centre.x }
+    }
+
+    /// Centroid and volume of the fluid-density voxels within `radius` of `centre`.
+    static func fluidBall(_ v: Volume, around centre: SIMD3<Double>, radius: Double,
+                          thickness: [Double]) -> (SIMD3<Double>, Double) {
+        var sum = SIMD3<Double>(0, 0, 0), volume = 0.0
+        let n = v.normal
+        for k in 0..<v.slices {
+            let o = v.origins[k]
+            let d = centre - o
+            let off = d.x * n.x + d.y * n.y + d.z * n.z
+            if abs(off) > radius { continue }
+            let ci = (d * v.rowDirection).sum() / v.columnSpacing
+            let cj = (d * v.columnDirection).sum() / v.rowSpacing
+            let ri = radius / v.columnSpacing + 1, rj = radius / v.rowSpacing + 1
+            let i0 = max(0, Int((ci - ri).rounded(.down))), i1 = min(v.columns - 1, Int((ci + ri).rounded(.up)))
+            let j0 = max(0, Int((cj - rj).rounded(.down))), j1 = min(v.rows - 1, Int((cj + rj).rounded(.up)))
+            if i0 > i1 || j0 > j1 { continue }
+            let voxel = v.columnSpacing * v.rowSpacing * thickness[k]
+            for j in j0...j1 {
+                for i in i0...i1 where globeHU.contains(v.hu[v.index(i, j, k)]) {
+                    let p = v.position(i, j, k)
+                    let q = p - centre
+                    if (q * q).sum() <= radius * radius {
+                        sum += p * voxel
+                        volume += voxel
+                    }
+                }
+            }
+        }
+        return volume > 0 ? (sum / volume, volume) : (centre, 0)
+    }
+
+    /// How far apart in z the voxel centres next to one another lie around slice k: the step to the
+    /// slice below, or less where the rows themselves descend (gantry tilt). A surface found between
+    /// two such centres is placed half-way.
+    static func verticalStep(_ v: Volume, below: Int?, _ k: Int) -> Double {
+        var steps: [Double] = []
+        if let b = below { steps.append(abs(v.origins[k].z - v.origins[b].z)) }
+        steps.append(abs(v.columnDirection.z) * v.rowSpacing)
+        steps.append(abs(v.rowDirection.z) * v.columnSpacing)
+        return steps.filter { $0 > 1e-6 }.min() ?? 0
+    }
+
+    /// Thickness represented by each slice: half the gaps to its neighbours (uneven spacing allowed).
+    static func sliceThickness(_ v: Volume) -> [Double] {
+        guard v.slices > 1 else { return [1] }
+        let gaps = (0..<(v.slices - 1)).map { v.sliceGap(after: $0) }
+        return (0..<v.slices).map { k in
+            if k == 0 { return gaps[0] }
+            if k == v.slices - 1 { return gaps[k - 1] }
+            return (gaps[k - 1] + gaps[k]) / 2
+        }
+    }
+}

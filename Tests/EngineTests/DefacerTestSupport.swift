@@ -1,0 +1,142 @@
+import Foundation
+@testable import Engine
+import Fixtures
+
+/// A phantom series as a Volume plus the exact label of every voxel centre.
+struct PhantomSeries {
+    var volume: Volume
+    let labels: [Tissue]
+
+    /// The standard axial geometry, rendered slice by slice.
+    static func axial(slices: Int = 100, rows: Int = 128, columns: Int = 128) -> PhantomSeries {
+        let g = VolumeGeometry(slices: slices, rows: rows, columns: columns)
+        let phantom = HeadPhantom()
+        let plane = rows * columns
+        var hu = [Int16](repeating: 0, count: plane * slices)
+        var labels = [Tissue](repeating: .air, count: plane * slices)
+        hu.withUnsafeMutableBufferPointer { buffer in
+            for k in 0..<slices {
+                phantom.renderSlice(k, geometry: g, into: UnsafeMutableBufferPointer(rebasing: buffer[(k * plane)..<((k + 1) * plane)]))
+            }
+        }
+        for k in 0..<slices {
+            let l = phantom.labels(slice: k, geometry: g)
+            for p in 0..<plane { labels[k * plane + p] = l[p] }
+        }
+        let volume = Volume(columns: columns, rows: rows, slices: slices, hu: hu,
+                            origins: g.sliceZ.map { SIMD3(g.originX, g.originY, $0) },
+                            rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0),
+                            columnSpacing: g.pixelSpacing, rowSpacing: g.pixelSpacing)
+        return PhantomSeries(volume: volume, labels: labels)
+    }
+
+    /// Any geometry, sampling the phantom at each voxel's true position.
+    static func sampled(columns: Int, rows: Int, origins: [SIMD3<Double>], rowDirection: SIMD3<Double>,
+                        columnDirection: SIMD3<Double>, spacing: Double) -> PhantomSeries {
+        let phantom = HeadPhantom()
+        let plane = rows * columns
+        var hu = [Int16](repeating: 0, count: plane * origins.count)
+        var labels = [Tissue](repeating: .air, count: plane * origins.count)
+        for k in origins.indices {
+            for j in 0..<rows {
+                for i in 0..<columns {
+                    let p = origins[k] + rowDirection * (Double(i) * spacing) + columnDirection * (Double(j) * spacing)
+                    hu[(k * rows + j) * columns + i] = phantom.hounsfield(x: p.x, y: p.y, z: p.z)
+                    labels[(k * rows + j) * columns + i] = phantom.label(x: p.x, y: p.y, z: p.z)
+                }
+            }
+        }
+        let volume = Volume(columns: columns, rows: rows, slices: origins.count, hu: hu, origins: origins,
+                            rowDirection: rowDirection, columnDirection: columnDirection,
+                            columnSpacing: spacing, rowSpacing: spacing)
+        return PhantomSeries(volume: volume, labels: labels)
+    }
+
+    /// Gantry tilt: rows sheared, column direction (0, cos t, -sin t), slices stacked along the normal.
+    static func tilted(degrees: Double = 18.5, slices: Int = 120, size: Int = 128) -> PhantomSeries {
+        let t = degrees * .pi / 180
+        let row = SIMD3<Double>(1, 0, 0), column = SIMD3<Double>(0, cos(t), -sin(t))
+        let normal = SIMD3<Double>(0, sin(t), cos(t))
+        let spacing = 256.0 / Double(size)
+        let half = spacing * Double(size - 1) / 2
+        let origins = (0..<slices).map { k -> SIMD3<Double> in
+            let d = -120.0 + Double(k) * 240.0 / Double(slices - 1)
+            return normal * d - row * half - column * half
+        }
+        return sampled(columns: size, rows: size, origins: origins, rowDirection: row, columnDirection: column, spacing: spacing)
+    }
+
+    /// Uneven spacing: slices 2 mm apart below z = 0, 5 mm apart above.
+    static func uneven(size: Int = 128) -> PhantomSeries {
+        let spacing = 256.0 / Double(size)
+        let zs = Array(stride(from: -99.0, through: -1.0, by: 2.0)) + Array(stride(from: 4.0, through: 99.0, by: 5.0))
+        let o = -spacing * Double(size) / 2 + spacing / 2
+        return sampled(columns: size, rows: size, origins: zs.map { SIMD3(o, o, $0) },
+                       rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0), spacing: spacing)
+    }
+}
+
+/// What defacing did, by label.
+struct DefaceStatistics: CustomStringConvertible {
+    var face = 0, faceRemoved = 0
+    var ear = 0, earRemoved = 0
+    var brainChanged = 0, boneChanged = 0
+    /// Changed voxels whose label is neither face nor (when allowed) ear.
+    var otherChanged: [Tissue: Int] = [:]
+    var missedFace: [Int] = []
+    var otherChangedIndices: [Int] = []
+
+    /// `removedAt`: what a removed voxel reads afterwards (-1000 exactly, or the noise range).
+    init(before: Volume, after: Volume, labels: [Tissue], earsAllowed: Bool,
+         removedAt: ClosedRange<Int16> = -1000 ... -1000) {
+        for n in labels.indices {
+            let changed = before.hu[n] != after.hu[n]
+            switch labels[n] {
+            case .face:
+                face += 1
+                if removedAt.contains(after.hu[n]) { faceRemoved += 1 } else { missedFace.append(n) }
+            case .ear:
+                ear += 1
+                if removedAt.contains(after.hu[n]) { earRemoved += 1 }
+                if changed && !earsAllowed { otherChanged[.ear, default: 0] += 1; otherChangedIndices.append(n) }
+            case .brain:
+                if changed { brainChanged += 1 }
+            case .bone:
+                if changed { boneChanged += 1 }
+            default:
+                if changed { otherChanged[labels[n], default: 0] += 1; otherChangedIndices.append(n) }
+            }
+        }
+    }
+
+    var faceFraction: Double { face == 0 ? 1 : Double(faceRemoved) / Double(face) }
+    var otherCount: Int { otherChanged.values.reduce(0, +) }
+
+    var description: String {
+        String(format: "face %d/%d removed (%.2f%%), ears %d/%d, brain changed %d, bone changed %d, other changed %d %@",
+               faceRemoved, face, 100 * faceFraction, earRemoved, ear, brainChanged, boneChanged, otherCount,
+               otherChanged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","))
+    }
+
+    /// Where the misses are, for diagnosis: "z: count" for voxels given by flat index.
+    static func byPosition(_ indices: [Int], _ v: Volume, limit: Int = 30) -> String {
+        var lines: [String] = []
+        for n in indices.prefix(limit) {
+            let k = n / (v.rows * v.columns), j = (n / v.columns) % v.rows, i = n % v.columns
+            let p = v.position(i, j, k)
+            lines.append(String(format: "(%.1f, %.1f, %.1f)", p.x, p.y, p.z))
+        }
+        return lines.joined(separator: " ")
+    }
+}
+
+extension DefaceStatistics {
+    static func histogram(_ indices: [Int], _ v: Volume) -> String {
+        var byZ: [Int: Int] = [:]
+        for n in indices {
+            let k = n / (v.rows * v.columns), j = (n / v.columns) % v.rows, i = n % v.columns
+            byZ[Int(v.position(i, j, k).z.rounded()), default: 0] += 1
+        }
+        return byZ.sorted { $0.key < $1.key }.map { "z\($0.key):\($0.value)" }.joined(separator: " ")
+    }
+}

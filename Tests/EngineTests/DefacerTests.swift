@@ -1,0 +1,243 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Fixtures
+
+/// Defacing checked voxel by voxel against the phantom's exact tissue labels.
+///
+/// The face cannot be matched exactly from the image alone; the misses are small, understood sets
+/// (bounded below, counted and printed by `DefaceStatistics.histogram`):
+///  * face voxels within the 2.5 mm safety margin of tissue that bone encloses in its slice (the
+///    phantom's orbits sit inside the inner skull ellipsoid, next to enclosed "deep" soft tissue);
+///  * voxels within about half a voxel of a limit plane or of the orbit model's surface (the limits
+///    are measured to a fraction of a voxel and are shaved by 0.25 mm so that doubt leaves tissue);
+///  * the bottom of the chin below the lowest mandible voxel where it merges with the neck.
+/// Nothing outside the face (or the ears, when asked) may change: that bound is zero.
+final class DefacerTests: XCTestCase {
+    /// Defaces `series` and checks brain, bone and everything outside the face strictly.
+    @discardableResult
+    func deface(_ name: String, _ series: PhantomSeries, options: DefaceOptions = .init(),
+                minimumFace: Double, file: StaticString = #filePath, line: UInt = #line) throws -> DefaceStatistics {
+        let v = series.volume
+        let mask = try XCTUnwrap(Defacer.faceMask(v, options: options), "\(name): no mask", file: file, line: line)
+        var after = v
+        let changed = Defacer.apply(mask, to: &after, options: options)
+        let stats = DefaceStatistics(before: v, after: after, labels: series.labels, earsAllowed: options.ears,
+                                     removedAt: options.mode == .remove ? -1000 ... -1000 : -1024 ... -900)
+        print("\(name): \(stats); changed \(changed); missed face by z: \(DefaceStatistics.histogram(stats.missedFace, v))")
+        XCTAssertEqual(stats.brainChanged, 0, "\(name): brain changed", file: file, line: line)
+        XCTAssertEqual(stats.boneChanged, 0, "\(name): bone changed", file: file, line: line)
+        XCTAssertEqual(stats.otherCount, 0, "\(name): changed outside the face: \(stats.otherChanged) at "
+                       + DefaceStatistics.byPosition(stats.otherChangedIndices, v), file: file, line: line)
+        XCTAssertGreaterThanOrEqual(stats.faceFraction, minimumFace, "\(name): face left", file: file, line: line)
+        var notAir = 0
+        for n in v.hu.indices where mask[n] {
+            let value = after.hu[n]
+            if options.mode == .remove ? value != -1000 : !(-1024 ... -900).contains(value) { notAir += 1 }
+        }
+        XCTAssertEqual(notAir, 0, "\(name): masked voxels not set to air", file: file, line: line)
+        return stats
+    }
+
+    func testAxialPhantomLosesItsFaceAndKeepsBrainAndBone() throws {
+        let stats = try deface("axial 128x128x100", .axial(), minimumFace: 0.995)
+        XCTAssertGreaterThan(stats.face, 20_000)
+        XCTAssertEqual(stats.earRemoved, 0, "ears only on request")
+    }
+
+    func testFinerPhantomLosesItsFace() throws {
+        try deface("axial 256x256x200", .axial(slices: 200, rows: 256, columns: 256), minimumFace: 0.995)
+    }
+
+    func testGantryTiltedPhantom() throws {
+        // Sheared rows (18.5 degrees): landmarks and limits are found in patient coordinates; the
+        // slanted scans and slices add boundary misses (measured 98.5%).
+        try deface("tilted 18.5 deg", .tilted(), minimumFace: 0.98)
+    }
+
+    func testUnevenSliceSpacing() throws {
+        try deface("uneven 2 mm / 5 mm", .uneven(), minimumFace: 0.995)
+    }
+
+    func testEveryMaskedVoxelIsSoftTissueOutsideTheSkull() throws {
+        let series = PhantomSeries.axial()
+        let mask = try XCTUnwrap(Defacer.faceMask(series.volume))
+        var masked = 0
+        for n in series.labels.indices where mask[n] {
+            masked += 1
+            XCTAssertTrue(series.labels[n] == .face, "masked \(series.labels[n]) at \(n)")
+            XCTAssertLessThan(series.volume.hu[n], DefacingParameters.boneHU)
+            XCTAssertGreaterThan(series.volume.hu[n], DefacingParameters.airFloorHU)
+        }
+        XCTAssertEqual(masked, mask.count)
+    }
+
+    func testNoiseModeIsAirLikeAndDeterministic() throws {
+        let series = PhantomSeries.axial()
+        let options = DefaceOptions(mode: .noise, seed: 42)
+        let stats = try deface("noise", series, options: options, minimumFace: 0.995)
+        XCTAssertGreaterThan(stats.faceRemoved, 0)
+        let mask = try XCTUnwrap(Defacer.faceMask(series.volume, options: options))
+        var a = series.volume, b = series.volume, c = series.volume
+        Defacer.apply(mask, to: &a, options: options)
+        Defacer.apply(mask, to: &b, options: options)
+        Defacer.apply(mask, to: &c, options: DefaceOptions(mode: .noise, seed: 43))
+        XCTAssertEqual(a.hu, b.hu, "same seed, same noise")
+        XCTAssertNotEqual(a.hu, c.hu, "another seed, other noise")
+        var values = Set<Int16>()
+        for n in a.hu.indices where mask[n] {
+            XCTAssertTrue((-1024 ... -900).contains(a.hu[n]), "noise \(a.hu[n]) is not air")
+            values.insert(a.hu[n])
+        }
+        XCTAssertGreaterThan(values.count, 10, "noise, not a constant")
+    }
+
+    func testEarsOnlyWithTheOption() throws {
+        let series = PhantomSeries.axial()
+        let without = try deface("ears off", series, minimumFace: 0.995)
+        XCTAssertEqual(without.earRemoved, 0)
+        let with = try deface("ears on", series, options: DefaceOptions(ears: true), minimumFace: 0.995)
+        // The ear label includes its root inside the scalp, which nothing in the image separates from
+        // scalp; the part standing out from the head goes.
+        XCTAssertGreaterThan(Double(with.earRemoved) / Double(with.ear), 0.4)
+    }
+
+    func testApplyCountsOnlyChangedVoxels() throws {
+        let series = PhantomSeries.axial()
+        let mask = try XCTUnwrap(Defacer.faceMask(series.volume))
+        var v = series.volume
+        XCTAssertEqual(Defacer.apply(mask, to: &v), mask.count)
+        XCTAssertEqual(Defacer.apply(mask, to: &v), 0, "already air")
+    }
+
+    // MARK: - head or not
+
+    func testPhantomIsAHead() {
+        let check = Defacer.checkHead(PhantomSeries.axial().volume)
+        XCTAssertTrue(check.isHead, check.reason)
+        XCTAssertTrue(check.reason.hasPrefix("skull found in"), check.reason)
+        XCTAssertTrue(Defacer.checkHead(PhantomSeries.tilted().volume).isHead)
+    }
+
+    func testSoftTissueCylinderIsNotAHead() {
+        // An abdomen-like body: soft tissue and fat, no bone ring.
+        let v = Self.volume { x, y, _ in
+            let r = (x * x / (150 * 150) + y * y / (110 * 110)).squareRoot()
+            return r <= 0.8 ? 40 : (r <= 1 ? -100 : -1000)
+        }
+        let check = Defacer.checkHead(v)
+        XCTAssertFalse(check.isHead, check.reason)
+        XCTAssertNil(Defacer.faceMask(v))
+    }
+
+    func testAirIsNotAHead() {
+        let v = Self.volume { _, _, _ in -1000 }
+        let check = Defacer.checkHead(v)
+        XCTAssertFalse(check.isHead)
+        XCTAssertEqual(check.reason, "no skull: not a head series")
+        XCTAssertNil(Defacer.faceMask(v))
+    }
+
+    func testSpineInABodyIsNotAHead() {
+        // A vertebra encloses its canal, but the canal is far smaller than a cranial cavity.
+        let v = Self.volume { x, y, _ in
+            let dy = y - 60, r = (x * x + dy * dy).squareRoot()
+            if r <= 8 { return 30 }
+            if r <= 16 { return 700 }
+            return (x * x / (150 * 150) + y * y / (110 * 110)) <= 1 ? 40 : -1000
+        }
+        XCTAssertFalse(Defacer.checkHead(v).isHead)
+    }
+
+    static func volume(_ hu: (Double, Double, Double) -> Int16) -> Volume {
+        let n = 128, slices = 40, s = 2.5
+        var values = [Int16](repeating: 0, count: n * n * slices)
+        for k in 0..<slices {
+            for j in 0..<n {
+                for i in 0..<n {
+                    values[(k * n + j) * n + i] = hu(Double(i - n / 2) * s, Double(j - n / 2) * s, Double(k) * 5)
+                }
+            }
+        }
+        return Volume(columns: n, rows: n, slices: slices, hu: values,
+                      origins: (0..<slices).map { SIMD3(-Double(n / 2) * s, -Double(n / 2) * s, Double($0) * 5) },
+                      rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0), columnSpacing: s, rowSpacing: s)
+    }
+
+    // MARK: - real data
+
+    /// Sanity check on a real series (GE HiSpeed, +18.5 degree tilt, uneven spacing, lips and chin
+    /// not covered). There are no labels: the check is that the face goes and that no removed voxel
+    /// lies in a region enclosed by bone in its own slice (a plain flood from the image border through
+    /// non-bone, without the defacer's gap closing), nor on bone.
+    func testRealTiltedHeadSeries() throws {
+        let folder = URL(fileURLWithPath: "/work/shared/testdata/headct/ge_hispeed_human_tilt18")
+        guard FileManager.default.fileExists(atPath: folder.path) else { throw XCTSkip("no GE test series") }
+        let v = try MiniDicom.volume(folder: folder)
+        XCTAssertEqual(v.slices, 28)
+        let check = Defacer.checkHead(v)
+        XCTAssertTrue(check.isHead, check.reason)
+        let mask = try XCTUnwrap(Defacer.faceMask(v))
+        var after = v
+        let changed = Defacer.apply(mask, to: &after)
+        let plane = v.rows * v.columns
+        var perSlice: [Int] = []
+        var enclosedHits = 0
+        for k in 0..<v.slices {
+            let outside = Self.reachableWithoutCrossingBone(v, slice: k)
+            var n = 0
+            for p in 0..<plane where mask[k * plane + p] {
+                n += 1
+                if !outside[p] { enclosedHits += 1 }
+                XCTAssertLessThan(v.hu[k * plane + p], DefacingParameters.boneHU)
+            }
+            perSlice.append(n)
+        }
+        print("GE: \(check.reason); \(changed) voxels changed; per slice (neck to vertex): \(perSlice)")
+        XCTAssertEqual(enclosedHits, 0, "removed voxels enclosed by bone")
+        // Nose, cheeks and eyes are in the lowest eight slices; the vault above is untouched.
+        for k in 0..<8 { XCTAssertGreaterThan(perSlice[k], 3000, "slice \(k)") }
+        for k in 14..<v.slices { XCTAssertEqual(perSlice[k], 0, "slice \(k)") }
+    }
+
+    /// Pixels of slice k reachable from the border through non-bone (4-connected).
+    static func reachableWithoutCrossingBone(_ v: Volume, slice k: Int) -> [Bool] {
+        let w = v.columns, h = v.rows, base = k * w * h
+        var seen = [Bool](repeating: false, count: w * h)
+        var stack: [Int] = []
+        func push(_ p: Int) {
+            if !seen[p] && v.hu[base + p] < DefacingParameters.boneHU { seen[p] = true; stack.append(p) }
+        }
+        for i in 0..<w { push(i); push((h - 1) * w + i) }
+        for j in 0..<h { push(j * w); push(j * w + w - 1) }
+        while let p = stack.popLast() {
+            let i = p % w, j = p / w
+            if i > 0 { push(p - 1) }
+            if i + 1 < w { push(p + 1) }
+            if j > 0 { push(p - w) }
+            if j + 1 < h { push(p + w) }
+        }
+        return seen
+    }
+
+    // MARK: - speed
+
+    /// 512 x 512 x 300 in a release build (`swift test -c release --filter DefacerTests/testReleaseTiming`).
+    func testReleaseTiming() throws {
+        #if DEBUG
+        throw XCTSkip("timing needs a release build: swift test -c release --filter DefacerTests/testReleaseTiming")
+        #else
+        let v = PhantomSeries.axial(slices: 300, rows: 512, columns: 512).volume
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now()
+            let mask = try XCTUnwrap(Defacer.faceMask(v))
+            var after = v
+            Defacer.apply(mask, to: &after)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+        }
+        print(String(format: "faceMask + apply, 512x512x300, %d cores: %.3f s (best of 3)",
+                     ProcessInfo.processInfo.activeProcessorCount, best))
+        #endif
+    }
+}
