@@ -35,8 +35,10 @@ final class PlantedPHITests: XCTestCase {
     func run(_ s: Scenario, options: String, output: String = "out", database: String = "db/ctdeid.sqlite") throws -> (ProcessResult, URL, String) {
         let out = s.dir.appendingPathComponent(output)
         let db = s.dir.appendingPathComponent(database).path
+        // Metadata de-identification is checked here (pixel data must stay byte-identical);
+        // face removal has its own tests (DefacingTests).
         let result = try runCTDeid(["run", "--input", s.inbox.path, "--output", out.path, "--mapping", s.mapping.path,
-                                    "--database", db, "--options", options])
+                                    "--database", db, "--options", options, "--deface", "off"])
         return (result, out, db)
     }
 

@@ -17,6 +17,9 @@ final class ServiceTests: XCTestCase {
         var database: String { root.appendingPathComponent("ctdeid.sqlite").path }
         var staging: URL { root.appendingPathComponent("work/staging") }
 
+        /// The service tests are about the service; face removal is exercised by the crash test and DefacingTests.
+        var deface = "off"
+
         init(_ root: URL, keyFile: URL? = nil) {
             self.root = root
             self.keyFile = keyFile ?? root.appendingPathComponent("secret.key")
@@ -26,6 +29,7 @@ final class ServiceTests: XCTestCase {
             ["--inbox", inbox.path, "--outbox", outbox.path, "--work", root.appendingPathComponent("work").path,
              "--quarantine", root.appendingPathComponent("quarantine").path, "--done", done.path,
              "--mappings", mappings.path, "--database", database, "--key-file", keyFile.path,
+             "--qa", root.appendingPathComponent("qa").path, "--deface", deface,
              "--settle-seconds", "\(settle)", "--workers", "2"]
         }
 
@@ -179,7 +183,7 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(tree.deliveredCount(), 1)
 
         // An operator asks for it again: delivered beside the first copy, never over it.
-        let job = tree.sql("SELECT id FROM jobs WHERE reason LIKE 'duplicate%'").first!.first!
+        let job = try XCTUnwrap(tree.sql("SELECT id FROM jobs WHERE reason LIKE 'duplicate%'").first?.first)
         let retry = try runCTDeid(["retry", job, "--database", tree.database])
         XCTAssertEqual(retry.status, 0, retry.stderr)
         waitFor("forced redelivery") { tree.deliveredCount() == 2 }
@@ -245,7 +249,8 @@ final class ServiceTests: XCTestCase {
         _ = try SiteSecret.loadOrCreate(at: key.path)
 
         func prepare(_ name: String) throws -> Tree {
-            let tree = Tree(base.appendingPathComponent(name), keyFile: key)
+            var tree = Tree(base.appendingPathComponent(name), keyFile: key)
+            tree.deface = "remove"
             try FileManager.default.createDirectory(at: tree.root, withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: source, to: tree.inbox)
             try importMapping(tree, mapping)
