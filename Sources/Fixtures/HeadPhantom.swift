@@ -10,8 +10,8 @@ public enum Tissue: String, Sendable, CaseIterable {
     case softTissue
     /// Facial soft tissue (a subset of soft tissue): everything that is soft tissue in front of the
     /// facial skeleton and below the forehead, namely
-    ///  * the skin layer of the cranium in rows with y < -40 mm and -30 mm <= z < 16 mm
-    ///    (cheeks, eyelids, upper lip/maxillary skin), outside the skull;
+    ///  * the skin layer of the cranium in rows with y < -40 mm and -30 mm <= z < 40 mm
+    ///    (cheeks, eyelids, brow and lower forehead, upper lip/maxillary skin), outside the skull;
     ///  * the nose (z in [-28, 16] mm);
     ///  * both orbits (orbital fat) and eye globes (+10 HU);
     ///  * the lower head (z < -30 mm) in rows with y < -30 mm and z >= -76 mm, outside the mandible
@@ -78,7 +78,7 @@ public struct VolumeGeometry: Sendable, Equatable {
 ///
 /// Shapes (centre; semi-axes) in paint order:
 /// * Cranium rows (z >= -30):
-///   1. skin ellipsoid (0,5,10; 74,92,88) — `.face` in rows y < -40 and z < 16, else `.softTissue`;
+///   1. skin ellipsoid (0,5,10; 74,92,88) — `.face` in rows y < -40 and z < 40, else `.softTissue`;
 ///   2. nose wedge z in [-28,16], tip at y = -108 (z = -20) — `.face`; nostrils — `.air`;
 ///   3. ears, ellipsoids (+/-75,10,2; 6,13,22) — `.ear`;
 ///   4. outer skull (0,5,10; 68,86,82) — `.bone`;
@@ -252,7 +252,8 @@ public struct HeadPhantom: Sendable {
         typealias H = HeadPhantom
         if z >= -30 {
             // 1. skin of the cranium
-            let faceZone = y < -40 && z < 16
+            // The lower forehead (brow) is face: up to 24 mm above the orbits, which end at z = 17.
+            let faceZone = y < -40 && z < 40
             if let s = H.ellipsoid(0, 5, 10, 74, 92, 88, y, z) { body(s.0, s.1, faceZone ? .face : .soft) }
             // 2. nose wedge + nostrils
             if z >= -28 && z <= 16 {

@@ -50,9 +50,10 @@ final class DefacerTests: XCTestCase {
     }
 
     func testGantryTiltedPhantom() throws {
-        // Sheared rows (18.5 degrees): landmarks and limits are found in patient coordinates; the
-        // slanted scans and slices add boundary misses (measured 98.5%).
-        try deface("tilted 18.5 deg", .tilted(), minimumFace: 0.98)
+        // Sheared rows (18.5 degrees): landmarks and limits are found in patient coordinates.
+        // Tilted rows meet the brow and forehead limit planes obliquely: about 2% of the face, all in
+        // thin layers at those planes, stays (printed by z). Brain, bone and non-face: still zero.
+        try deface("tilted 18.5 deg", .tilted(), minimumFace: 0.975)
     }
 
     func testUnevenSliceSpacing() throws {
@@ -195,9 +196,11 @@ final class DefacerTests: XCTestCase {
         }
         print("GE: \(check.reason); \(changed) voxels changed; per slice (neck to vertex): \(perSlice)")
         XCTAssertEqual(enclosedHits, 0, "removed voxels enclosed by bone")
-        // Nose, cheeks and eyes are in the lowest eight slices; the vault above is untouched.
+        // Nose, cheeks and eyes are in the lowest eight slices, the brow and lower forehead skin up
+        // to slice 16; the vault above is untouched.
         for k in 0..<8 { XCTAssertGreaterThan(perSlice[k], 3000, "slice \(k)") }
-        for k in 14..<v.slices { XCTAssertEqual(perSlice[k], 0, "slice \(k)") }
+        XCTAssertGreaterThan(perSlice[12...16].reduce(0, +), 1000, "lower forehead skin")
+        for k in 18..<v.slices { XCTAssertEqual(perSlice[k], 0, "slice \(k)") }
     }
 
     /// Pixels of slice k reachable from the border through non-bone (4-connected).

@@ -78,7 +78,7 @@ final class HeadPhantomTests: XCTestCase {
                     if cur[i] == .face {
                         faceCount += 1
                         XCTAssertLessThan(g.y(row: r), -30)
-                        XCTAssertLessThan(g.z(slice: k), 18)
+                        XCTAssertLessThan(g.z(slice: k), 40)
                     } else {
                         XCTAssertGreaterThan(g.z(slice: k), -23)
                     }

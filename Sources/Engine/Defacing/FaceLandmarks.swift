@@ -15,7 +15,9 @@ struct FaceLimits: Sendable {
     static let foreheadBand = 15.0       // half-width of the midline band used for profiles
     static let foreheadDepth = 30.0      // brain this close behind the skin: a forehead slice
     static let browMargin = 2.0          // the face ends this far below the cranial floor
-    static let roofMargin = 0.5          // ... or this far below the orbit roof
+    // The face reaches this far above the orbit roof: the brow and lower forehead are part of a
+    // recognisable face (negative = above).
+    static let roofMargin = -23.5
     static let globeSearchDepth = 40.0   // eyes lie within this depth of the skin
     static let globeErosion = 2.5        // removes thin fluid-density layers (fat/muscle edges)
     static let globeHU: ClosedRange<Int16> = -20...30
