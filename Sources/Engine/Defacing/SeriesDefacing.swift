@@ -134,7 +134,17 @@ public struct SeriesDefacing: Sendable {
                 do {
                     let stored = try DicomFile(path: paths[index]).pixels16()
                     guard stored.count >= plane else { throw DicomError(reason: "pixel data shorter than one frame") }
-                    for p in 0..<plane { local[p] = header.hu(stored: stored[p]) }
+                    if header.slope == 1, header.intercept == header.intercept.rounded(), abs(header.intercept) < 32768 {
+                        // The common CT case: an integer shift, no floating point per voxel.
+                        let shift = Int32(header.intercept)
+                        if header.signed {
+                            for p in 0..<plane { local[p] = Int16(clamping: Int32(Int16(bitPattern: stored[p])) + shift) }
+                        } else {
+                            for p in 0..<plane { local[p] = Int16(clamping: Int32(stored[p]) + shift) }
+                        }
+                    } else {
+                        for p in 0..<plane { local[p] = header.hu(stored: stored[p]) }
+                    }
                     volumeHU.withLock { hu in
                         hu.withUnsafeMutableBufferPointer { dst in
                             local.withUnsafeBufferPointer { src in
