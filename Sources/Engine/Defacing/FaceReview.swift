@@ -27,19 +27,15 @@ public struct FaceReview: Sendable {
         let folder = try PatientFolder(url: input, keepNames: true)
         let paths = folder.files.map { input.path + "/" + $0.relativePath }
         var headers: [Int: SliceHeader] = [:]
-        var bySeries: [String: [Int]] = [:]
         for (index, path) in paths.enumerated() {
             guard let file = try? DicomFile(path: path, lazyThreshold: 4096) else { continue }
-            let header = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
-            guard header.isCT else { continue }
-            headers[index] = header
-            bySeries[header.seriesUID, default: []].append(index)
+            headers[index] = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
         }
         let defacing = SeriesDefacing(options: options, workers: workers)
         var records: [SeriesRecord] = []
         var edits: [Int: (SliceEdit?, SliceHeader)] = [:]
         let qa = output.appendingPathComponent("qa")
-        for (number, files) in bySeries.values.map({ $0.sorted() }).sorted(by: { $0[0] < $1[0] }).enumerated() {
+        for (number, files) in SeriesDefacing.groupBySeries(headers).enumerated() {
             var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
             switch defacing.process(series: files, headers: headers, paths: paths) {
             case .metadataOnly(let reason):

@@ -91,6 +91,14 @@ public struct SeriesDefacing: Sendable {
         self.workers = max(1, workers)
     }
 
+    /// CT files grouped by series, each sorted, series ordered by their first file: stable across
+    /// runs, and numbered without naming anything (the series UID is an original UID).
+    public static func groupBySeries(_ headers: [Int: SliceHeader]) -> [[Int]] {
+        var bySeries: [String: [Int]] = [:]
+        for (index, header) in headers where header.isCT { bySeries[header.seriesUID, default: []].append(index) }
+        return bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+    }
+
     /// Decides and, for head series, computes the edits. `paths[i]` is file i; `headers` holds the CT
     /// files' headers by file index.
     public func process(series files: [Int], headers: [Int: SliceHeader], paths: [String]) -> SeriesVerdict {

@@ -192,16 +192,11 @@ public struct JobProcessor: Sendable {
     func facePlan(job: Int64, folder: PatientFolder, inspections: [FileInspection], defacing: SeriesDefacing) throws(AuditError) -> FacePlan {
         var plan = FacePlan()
         var headers: [Int: SliceHeader] = [:]
-        var bySeries: [String: [Int]] = [:]
         for (index, inspection) in inspections.enumerated() {
-            guard let header = inspection.header, header.isCT else { continue }
-            headers[index] = header
-            bySeries[header.seriesUID, default: []].append(index)
+            if let header = inspection.header, header.isCT { headers[index] = header }
         }
         let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
-        // Series are numbered by their first file in the sorted listing: stable, and names nothing.
-        let series = bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
-        for (number, files) in series.enumerated() {
+        for (number, files) in SeriesDefacing.groupBySeries(headers).enumerated() {
             let verdict = defacing.process(series: files, headers: headers, paths: paths)
             var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
             switch verdict {
