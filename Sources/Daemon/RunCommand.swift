@@ -46,6 +46,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Face removal in axial head CT series: remove (voxels become air, -1000 HU), noise (air-like noise), or off (metadata only). Head series that cannot be defaced are quarantined unless off.", valueName: "mode"))
     var deface: String = "remove"
 
+    @Option(name: .long, help: ArgumentHelp("Localizers/scouts (they show the face in profile): quarantine, or blank (delivered with every pixel set to air).", valueName: "policy"))
+    var localizers: String = "quarantine"
+
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series (default: qa/ beside the database; never inside the output).", valueName: "dir"))
     var qa: String?
 
@@ -55,6 +58,7 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if deface != "off" && DefaceMode(rawValue: deface) == nil { throw ValidationError("--deface must be off, remove or noise") }
+        if !["quarantine", "blank"].contains(localizers) { throw ValidationError("--localizers must be quarantine or blank") }
         do {
             _ = try ProfileOption.parse(options)
         } catch {
@@ -66,11 +70,12 @@ struct RunCommand: ParsableCommand {
         let optionSet = try! ProfileOption.parse(options)
         let secretPath = secret ?? ((database as NSString).deletingLastPathComponent.isEmpty
             ? "secret.key" : (database as NSString).deletingLastPathComponent + "/secret.key")
-        let configuration = BatchConfiguration(
+        var configuration = BatchConfiguration(
             input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
             mapping: mapping.map { URL(fileURLWithPath: $0) }, database: database, secret: secretPath,
             options: optionSet, workers: workers, keepNames: keepNames, deface: DefaceMode(rawValue: deface),
             qa: URL(fileURLWithPath: qa ?? (((database as NSString).deletingLastPathComponent as NSString).appendingPathComponent("qa"))))
+        configuration.blankLocalizers = localizers == "blank"
         let progress = ProgressDisplay(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         let summary: BatchSummary
         do {

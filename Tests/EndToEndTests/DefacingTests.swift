@@ -137,4 +137,38 @@ final class DefacingTests: XCTestCase {
         let multiframe = try sqlite(database, "SELECT f.outcome, f.reason FROM files f WHERE f.input_path LIKE '%/e.dcm'")
         XCTAssertEqual(multiframe.first?[0], "quarantined", "\(multiframe)")
     }
+
+    /// Localizers are quarantined by default; `--localizers blank` delivers them with every pixel air.
+    func testLocalizersAreQuarantinedOrBlanked() throws {
+        guard let testdata = sharedTestData else { throw XCTSkip("../shared/testdata is not on this machine") }
+        let scout = try XCTUnwrap(regularFiles(under: testdata.appendingPathComponent("phi/pseudo_phi_burned_in"))
+            .first { $0.lastPathComponent.contains("SCOUT") && $0.pathExtension == "dcm" })
+        let accession = try DicomFile(path: scout.path).dataset.string(.accessionNumber) ?? ""
+        let key = accession.isEmpty ? "SCOUT" : accession
+        for policy in ["quarantine", "blank"] {
+            let dir = try temporaryDirectory()
+            let folder = dir.appendingPathComponent("inbox/\(key)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: scout, to: folder.appendingPathComponent("s.dcm"))
+            let mapping = dir.appendingPathComponent("m.csv")
+            try "Accession_number,De-identification_ID\n\"\(key)\",S1\n".write(to: mapping, atomically: true, encoding: .utf8)
+            let database = dir.appendingPathComponent("db/ctdeid.sqlite").path
+            let output = dir.appendingPathComponent("out")
+            let result = try runCTDeid(["run", "--input", dir.appendingPathComponent("inbox").path, "--output", output.path,
+                                        "--mapping", mapping.path, "--database", database, "--localizers", policy, "--quiet"])
+            let rows = try sqlite(database, "SELECT f.outcome, coalesce(f.reason, ''), coalesce(j.output_path || '/' || f.output_path, '') FROM files f JOIN jobs j ON j.id = f.job_id")
+            if policy == "quarantine" {
+                XCTAssertEqual(result.status, 1)
+                XCTAssertEqual(rows.first?[0], "quarantined")
+                XCTAssertTrue(rows.first?[1].hasPrefix("localizer") ?? false, "\(rows)")
+            } else {
+                XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+                XCTAssertEqual(rows.first?[0], "delivered", "\(rows)")
+                let file = try DicomFile(path: output.appendingPathComponent(rows[0][2]).path)
+                let values = try file.pixels16()
+                XCTAssertEqual(Set(values).count, 1, "every pixel the same (air)")
+                XCTAssertEqual(file.dataset.string(.recognizableVisualFeatures), "NO")
+            }
+        }
+    }
 }

@@ -33,6 +33,9 @@ public struct Deidentifier: Sendable {
     public let uids: UIDRemapper
     public let toolVersion: String
     public var safePrivate: Set<SafePrivateAttribute> = SafePrivateAttribute.defaults
+    /// Localizers/scouts show the face in profile: quarantined, or (when set) delivered with every
+    /// pixel set to air.
+    public var blankLocalizers = false
 
     public init(profile: Profile, uids: UIDRemapper, toolVersion: String = EngineVersion.string) {
         self.profile = profile
@@ -47,7 +50,7 @@ public struct Deidentifier: Sendable {
               !sopClass.isEmpty else { return .missingSOPClass }
         if SafetyPolicy.allowedSOPClasses[sopClass] == nil { return .sopClassNotAllowed(sopClass) }
         if dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
-        if dataset.strings(.imageType).contains(where: { $0.uppercased() == "LOCALIZER" }) { return .localizer }
+        if Self.isLocalizer(dataset) && !blankLocalizers { return .localizer }
         if SafetyPolicy.nativeTransferSyntaxes.contains(file.transferSyntax),
            let rows = dataset.uint16(.rows), let columns = dataset.uint16(.columns),
            let bits = dataset.uint16(.bitsAllocated), bits > 0,
@@ -58,6 +61,10 @@ public struct Deidentifier: Sendable {
             if Int(pixels.length) < expected { return .pixelDataTruncated(expected: expected, found: Int(pixels.length)) }
         }
         return nil
+    }
+
+    static func isLocalizer(_ dataset: DicomItem) -> Bool {
+        dataset.strings(.imageType).contains { $0.uppercased() == "LOCALIZER" }
     }
 
     /// De-identifies the file in memory. Call `quarantineReason(for:)` first. `defaced` declares

@@ -14,6 +14,7 @@ public struct BatchConfiguration: Sendable {
     /// nil: defacing off.
     public var deface: DefaceMode?
     public var qa: URL
+    public var blankLocalizers = false
 
     public init(input: URL, output: URL, mapping: URL?, database: String, secret: String,
                 options: Set<ProfileOption>, workers: Int, keepNames: Bool, deface: DefaceMode?, qa: URL) {
@@ -128,7 +129,8 @@ public struct BatchRun: Sendable {
         } catch {
             throw ConfigurationError("--input \(c.input.path): cannot list: \(error.localizedDescription)")
         }
-        let deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
+        var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
+        deidentifier.blankLocalizers = c.blankLocalizers
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },

@@ -356,6 +356,8 @@ struct FileWork: Sendable {
             record.outcome = .quarantined
             return FileInspection(record: record)
         }
+        // A localizer that gets here is blanked on its own; it is no slice of a volume.
+        if Deidentifier.isLocalizer(file.dataset) { return FileInspection(record: record) }
         let sopClass = file.dataset.string(.sopClassUID) ?? ""
         return FileInspection(record: record, header: SliceHeader(file.dataset, sopClass: sopClass))
     }
@@ -384,6 +386,16 @@ struct FileWork: Sendable {
         }
         if let reason = deidentifier.quarantineReason(for: file) { return quarantine(reason) }
         var defaced = false
+        if deidentifier.blankLocalizers && Deidentifier.isLocalizer(file.dataset) {
+            do {
+                let header = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
+                let values = try file.pixels16()
+                try file.replacePixels16([UInt16](repeating: header.stored(hu: -1000), count: values.count))
+                defaced = true
+            } catch {
+                return quarantine(.cannotDeface("the localizer cannot be blanked: \(error.reason)"))
+            }
+        }
         switch face {
         case .quarantine(let reason)?:
             return quarantine(.cannotDeface(reason))

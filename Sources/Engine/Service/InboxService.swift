@@ -64,7 +64,9 @@ public struct Server: Sendable {
         } catch {
             throw ConfigurationError("\(error)")
         }
-        let processor = JobProcessor(deidentifier: Deidentifier(profile: profile, uids: UIDRemapper(secret: secret)),
+        var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
+        deidentifier.blankLocalizers = c.blankLocalizers
+        let processor = JobProcessor(deidentifier: deidentifier,
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
                                      qaRoot: c.qa)

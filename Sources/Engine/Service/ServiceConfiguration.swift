@@ -27,6 +27,7 @@ public struct ServiceConfiguration: Sendable {
     /// nil: defacing off.
     public var deface: DefaceMode?
     public var qa: URL
+    public var blankLocalizers: Bool
 
     /// Every key, with its default, in the order the packaged config documents them.
     public static let defaults: [(key: String, value: String)] = [
@@ -34,7 +35,7 @@ public struct ServiceConfiguration: Sendable {
         ("done", "var/done"), ("mappings", "var/mappings"), ("database", "var/ctdeid.sqlite"),
         ("key_file", "var/secret.key"), ("settle_seconds", "10"), ("workers", "0"), ("options", "default"),
         ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
-        ("deface", "remove"), ("qa", "var/qa"),
+        ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"),
     ]
     public static var keys: [String] { defaults.map(\.key) }
 
@@ -114,6 +115,13 @@ public struct ServiceConfiguration: Sendable {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw refuse("log_level", "must be one of trace, debug, info, notice, warning, error, critical")
         }
+        func localizers() throws(ConfigurationError) -> Bool {
+            switch raw("localizers").value {
+            case "quarantine": return false
+            case "blank": return true
+            default: throw refuse("localizers", "must be quarantine or blank (every pixel set to air)")
+            }
+        }
         let workerCount = Int(try number("workers", 0...256))
         let deface: DefaceMode?
         switch raw("deface").value {
@@ -130,7 +138,7 @@ public struct ServiceConfiguration: Sendable {
             workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
             options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
             watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,
-            deface: deface, qa: try path("qa"))
+            deface: deface, qa: try path("qa"), blankLocalizers: try localizers())
         try configuration.checkTrees(refuse: refuse)
         return configuration
     }
