@@ -169,7 +169,13 @@ public struct SeriesDefacing: Sendable {
         if let reason = failure.withLock({ $0 }) {
             return .quarantine("pixel data cannot be decoded (\(reason)): cannot check for a face")
         }
-        var volume = Volume(columns: columns, rows: rows, slices: ordered.count, hu: volumeHU.withLock { $0 },
+        // Moved out of the lock, not copied: a 1,000-slice 512x512 volume is 500 MB.
+        let voxels = volumeHU.withLock { hu in
+            let taken = hu
+            hu = []
+            return taken
+        }
+        var volume = Volume(columns: columns, rows: rows, slices: ordered.count, hu: voxels,
                             origins: ordered.map { $0.1.position! }, rowDirection: rowDirection,
                             columnDirection: columnDirection, columnSpacing: first.pixelSpacing[1],
                             rowSpacing: first.pixelSpacing[0])
