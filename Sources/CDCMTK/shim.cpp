@@ -13,6 +13,7 @@
 #include "dcmtk/dcmjpls/djrparam.h"
 #include "dcmtk/oflog/oflog.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -105,6 +106,7 @@ ctd_file *ctd_new(void) {
 
 int ctd_save(ctd_file *file, const char *path, char *err, size_t errlen) {
     if (!file) return 1;
+    errno = 0;
     // EWM_createNewMeta rebuilds group 0002 from the dataset, so source/sending AE titles,
     // private meta information and the original implementation identity are dropped.
     E_TransferSyntax xfer = file->outputXfer != EXS_Unknown ? file->outputXfer : file->format.getDataset()->getOriginalXfer();
@@ -112,7 +114,11 @@ int ctd_save(ctd_file *file, const char *path, char *err, size_t errlen) {
     OFCondition status = file->format.saveFile(OFFilename(path), xfer, EET_ExplicitLength, EGL_withoutGL,
                                                EPD_noChange, 0, 0, EWM_createNewMeta);
     if (status.bad()) {
-        put_error(err, errlen, status.text());
+        // DCMTK's text hides the cause; errno of the failed write names it (e.g. no space left).
+        const int cause = errno;
+        std::string message = status.text();
+        if (cause != 0) message += std::string(": ") + std::strerror(cause);
+        put_error(err, errlen, message);
         return 1;
     }
     // DCMTK writes back the preamble it read; the preamble may carry text, so zero it.

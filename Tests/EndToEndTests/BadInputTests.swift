@@ -796,7 +796,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testTwoPatientsInOneFolder() throws {
-        try knownBug("a folder holding two patients (different PatientID/PatientName, same accession) is delivered under one De-identification_ID (JobProcessor.stage checks only AccessionNumber)")
         let c = try catalogue()
         guard let job = assertJob(c, "two-patients", state: "held", reason: "patient-mismatch") else { return }
         XCTAssertEqual(outputs(c, "two-patients"), [])
@@ -814,7 +813,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testTwoAccessionsAndATruncatedFileEveryFileHasAReason() throws {
-        try knownBug("when a job is held for accession-mismatch with defacing on, files the first pass could not read are recorded as quarantined with reason NULL and no SHA-256 (FileWork.inspect)")
         let c = try catalogue()
         let key = "two-accessions-and-a-truncated-file"
         guard let job = assertJob(c, key, state: "held", reason: "accession-mismatch") else { return }
@@ -953,7 +951,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testUnreadableFileDispositionNamesTheCause() throws {
-        try knownBug("when the quarantine copy of an unreadable file fails, jobs.input_disposition says 'left in the inbox: error NSCocoaErrorDomain 513' instead of 'Permission denied' (InputDisposal.reason only maps errors that carry an NSUnderlyingErrorKey POSIX error; the CocoaError 513 that FileManager.copyItem throws here on Linux carries none)")
         let c = try catalogue()
         let job = jobs(c, "unreadable-file").first
         XCTAssertEqual(job?.disposition, "left in the inbox: Permission denied")
@@ -1125,7 +1122,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testReadOnlyOutboxFailedJobRecordsNoDeliveredFiles() throws {
-        try knownBug("a job whose delivery failed (read-only outbox) records every staged file in table files as outcome 'delivered' with an output_path and output_sha256, and jobs.files_delivered = N: the audit trail claims deliveries that never happened (JobProcessor.deliver passes staged.records unchanged to finish(.failed))")
         let (tree, patient) = try ownTree(patient: 45, slices: 3)
         try FileManager.default.createDirectory(at: tree.outbox, withIntermediateDirectories: true)
         chmod(tree.outbox.path, 0o555)
@@ -1141,7 +1137,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testDiskFullDuringStagingFailsTheJobKeepsTheInputAndARetryDelivers() throws {
-        try knownBug("with the staging filesystem full (ENOSPC) every file that cannot be written is quarantined as 'write-failed' (a property of the disk, not of the input): the files written before the disk filled are delivered as an incomplete study ('delivered; some files quarantined'), or, when none fit, the whole input is moved to quarantine/ (FileWork.run turns DicomFile.save errors into QuarantineReason.writeFailed; JobProcessor.stage never fails the job)")
         try diskFullRun()
     }
 

@@ -122,8 +122,9 @@ public struct JobProcessor: Sendable {
                 try? FileManager.default.removeItem(at: staging)
                 return .interrupted
             }
-            if inspections.contains(where: \.accessionMismatch) {
-                return .finished(try heldForMismatch(job, folder, inspections.map(\.record), id: id))
+            if let held = try heldForMismatch(job, folder, inspections.map(\.record),
+                                              patients: Set(inspections.compactMap(\.patient)).count, id: id) {
+                return .finished(held)
             }
             facePlan = try self.facePlan(job: job, folder: folder, inspections: inspections, defacing: defacing)
         }
@@ -139,9 +140,16 @@ public struct JobProcessor: Sendable {
         }
         let records = works.map(\.record)
 
-        if works.contains(where: \.accessionMismatch) {
+        // A file that could not be written (disk full, I/O error) says nothing about the input: the
+        // job fails whole, nothing partial is delivered, and the input stays for a retry.
+        if let failure = works.compactMap(\.stagingFailure).first {
             try? FileManager.default.removeItem(at: staging)
-            return .finished(try heldForMismatch(job, folder, records, id: id))
+            return .finished(try finish(job, folder, .failed, "staging failed: \(failure); the input stays in place for a retry",
+                                        records: withoutDelivery(records, reason: "not delivered: staging failed"), id: id))
+        }
+        if let held = try heldForMismatch(job, folder, records, patients: Set(works.compactMap(\.patient)).count, id: id) {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(held)
         }
         guard records.contains(where: { $0.outcome == .delivered }) else {
             try? FileManager.default.removeItem(at: staging)
@@ -175,17 +183,32 @@ public struct JobProcessor: Sendable {
         return results.withLock { $0.map { $0! } }
     }
 
-    func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], id: String) throws(AuditError) -> JobResult {
-        var records = records
-        for index in records.indices where records[index].outcome == .delivered {
-            records[index].outcome = .ignored
-            records[index].reason = "job held before delivery"
-            records[index].outputPath = nil
-            records[index].outputSHA256 = nil
-            records[index].outputSize = nil
+    /// The job's records once it will not be delivered: staged files become `ignored` with `reason`.
+    func withoutDelivery(_ records: [FileRecord], reason: String) -> [FileRecord] {
+        records.map { record in
+            guard record.outcome == .delivered else { return record }
+            var undelivered = record
+            undelivered.outcome = .ignored
+            undelivered.reason = reason
+            undelivered.outputPath = nil
+            undelivered.outputSHA256 = nil
+            undelivered.outputSize = nil
+            return undelivered
         }
-        return try finish(job, folder, .held, "accession-mismatch: AccessionNumber in the files differs from the folder name",
-                          records: records, id: id)
+    }
+
+    /// Held before delivery when the files disagree with the folder (accession) or with each other (patient).
+    func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], patients: Int,
+                         id: String) throws(AuditError) -> JobResult? {
+        let reason: String
+        if records.contains(where: { $0.reason == "accession-mismatch" }) {
+            reason = "accession-mismatch: AccessionNumber in the files differs from the folder name"
+        } else if patients > 1 {
+            reason = "patient-mismatch: the folder holds files of \(patients) patients (PatientID); one folder must be one patient's study"
+        } else {
+            return nil
+        }
+        return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
     }
 
     /// Groups the job's CT files by series and defaces each head series; records every series.
@@ -240,14 +263,9 @@ public struct JobProcessor: Sendable {
         let staging = stagingFolder(job: staged.job)
         defer { try? FileManager.default.removeItem(at: staging) }
         if FileManager.default.fileExists(atPath: destination.path) {
-            var records = staged.records
-            for index in records.indices where records[index].outcome == .delivered {
-                records[index].outcome = .ignored
-                records[index].reason = "duplicate of an earlier delivery"
-            }
             return try finish(staged.job, staged.folder, .held,
                               "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
-                              records: records, id: id)
+                              records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
         }
         do {
             syncFileSystem(of: staged.stagedStudy.path)
@@ -262,7 +280,8 @@ public struct JobProcessor: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
-            return try finish(staged.job, staged.folder, .failed, "delivery failed: \(error)", records: staged.records, id: id)
+            return try finish(staged.job, staged.folder, .failed, "delivery failed: \(InputDisposal.reason(error))",
+                              records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
         }
         let quarantined = staged.records.contains { $0.outcome == .quarantined }
         return try finish(staged.job, staged.folder, .delivered, quarantined ? "delivered; some files quarantined" : nil,
@@ -295,6 +314,8 @@ public struct JobProcessor: Sendable {
 struct FileInspection: Sendable {
     var record: FileRecord
     var accessionMismatch = false
+    /// PatientID (with its issuer) of a readable file: one folder must hold one patient.
+    var patient: String?
     /// For image files that may be delivered: where they sit in their series.
     var header: SliceHeader?
 }
@@ -333,6 +354,14 @@ public struct SeriesRecord: Sendable {
 struct FileWork: Sendable {
     var record: FileRecord
     var accessionMismatch = false
+    var patient: String?
+    /// Set when the output could not be written: a fault of the disk, not of the input.
+    var stagingFailure: String?
+
+    static func patientKey(_ dataset: DicomItem) -> String? {
+        guard let id = dataset.string(.patientID), !id.isEmpty else { return nil }
+        return id + "\u{1}" + (dataset.string(Tag(0x0010, 0x0021)) ?? "")
+    }
 
     /// First pass with defacing on: the checks, and the header facts of a deliverable image.
     static func inspect(_ planned: PlannedFile, folder: PatientFolder, deidentifier: Deidentifier) -> FileInspection {
@@ -343,7 +372,9 @@ struct FileWork: Sendable {
         do {
             file = try DicomFile(path: inputPath, lazyThreshold: 4096)
         } catch {
+            let reason = QuarantineReason.unreadable(error.reason)
             record.outcome = .quarantined
+            record.reason = reason.code + ": " + reason.description
             return FileInspection(record: record)
         }
         let accession = file.dataset.string(.accessionNumber) ?? ""
@@ -352,14 +383,16 @@ struct FileWork: Sendable {
             record.reason = "accession-mismatch"
             return FileInspection(record: record, accessionMismatch: true)
         }
-        if deidentifier.quarantineReason(for: file) != nil {
+        if let reason = deidentifier.quarantineReason(for: file) {
             record.outcome = .quarantined
-            return FileInspection(record: record)
+            record.reason = reason.code + ": " + reason.description
+            return FileInspection(record: record, patient: patientKey(file.dataset))
         }
         // A localizer that gets here is blanked on its own; it is no slice of a volume.
-        if Deidentifier.isLocalizer(file.dataset) { return FileInspection(record: record) }
+        let patient = patientKey(file.dataset)
+        if Deidentifier.isLocalizer(file.dataset) { return FileInspection(record: record, patient: patient) }
         let sopClass = file.dataset.string(.sopClassUID) ?? ""
-        return FileInspection(record: record, header: SliceHeader(file.dataset, sopClass: sopClass))
+        return FileInspection(record: record, patient: patient, header: SliceHeader(file.dataset, sopClass: sopClass))
     }
 
     static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
@@ -384,7 +417,12 @@ struct FileWork: Sendable {
             record.reason = "accession-mismatch"
             return FileWork(record: record, accessionMismatch: true)
         }
-        if let reason = deidentifier.quarantineReason(for: file) { return quarantine(reason) }
+        let owner = patientKey(file.dataset)
+        if let reason = deidentifier.quarantineReason(for: file) {
+            var work = quarantine(reason)
+            work.patient = owner
+            return work
+        }
         var defaced = false
         if deidentifier.blankLocalizers && Deidentifier.isLocalizer(file.dataset) {
             do {
@@ -423,17 +461,20 @@ struct FileWork: Sendable {
         do {
             try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
             try file.save(to: output.path)
-        } catch let error as DicomError {
-            return quarantine(.writeFailed(error.reason))
         } catch {
-            return quarantine(.writeFailed("\(error)"))
+            unlink(output.path)  // never leave a partial file where a delivery could pick it up
+            let reason = (error as? DicomError)?.reason ?? InputDisposal.reason(error)
+            var work = quarantine(.writeFailed(reason))
+            work.stagingFailure = reason
+            work.patient = owner
+            return work
         }
         record.outcome = .delivered
         record.outputPath = planned.outputPath
         record.outputSHA256 = sha256(ofFile: output.path)
         var info = stat()
         if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
-        return FileWork(record: record)
+        return FileWork(record: record, patient: owner)
     }
 }
 

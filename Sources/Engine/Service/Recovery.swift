@@ -109,7 +109,16 @@ struct InputDisposal {
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
         }
-        return "error \(ns.domain) \(ns.code)"
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        // Foundation's file errors, by code, in the words of errno.
+        switch ns.code {
+        case 257, 513: return String(cString: strerror(EACCES))
+        case 4, 260: return String(cString: strerror(ENOENT))
+        case 516: return String(cString: strerror(EEXIST))
+        case 640: return String(cString: strerror(ENOSPC))
+        case 642: return String(cString: strerror(EROFS))
+        default: return "error \(ns.domain) \(ns.code)"
+        }
     }
 
     private func copyQuarantinedFiles(job: Int64, folder: String) throws {
