@@ -36,6 +36,7 @@ demo: release
 	  --database $(DEMO)/ctdeid.sqlite --quiet; status=$$?; \
 	echo; echo "input:    $(DEMO)/inbox  (untouched)"; \
 	echo "output:   $(DEMO)/outbox"; find $(DEMO)/outbox -maxdepth 3 -type d | sort | sed 's/^/  /'; \
+	echo "QA:       face removal before/after pictures"; find $(DEMO)/qa -name '*.png' | sort | sed 's/^/  /'; \
 	echo "audit:    $(DEMO)/ctdeid.sqlite"; \
 	sqlite3 -header -column $(DEMO)/ctdeid.sqlite "SELECT id, folder, deid_id, state, files_delivered, files_quarantined FROM jobs"; \
 	echo "exit status of ctdeid run: $$status"
