@@ -1283,7 +1283,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testDatabaseLockedAtStartExitStatusLetsSystemdRetry() throws {
-        try knownBug("a database locked at start ends the service with exit 2 ('configuration error'), which packaging/ctdeid.service lists in RestartPreventExitStatus=2: a transient lock (a backup, an operator's open transaction) at boot leaves the service down for good (Server.run wraps AuditError into ConfigurationError)")
         let result = try Self.lockedStart ?? startWithExclusiveLock().2
         XCTAssertNotEqual(result.status, 2, "a transient condition must not use the exit status systemd does not restart")
     }

@@ -58,6 +58,9 @@ public struct Server: Sendable {
             secret = try SiteSecret.loadOrCreate(at: c.keyFile)
             profile = try Profile(options: c.options)
         } catch let error as AuditError {
+            // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
+            // systemd restarts the service; anything else about the database is configuration.
+            if error.reason.contains("database is locked") || error.reason.contains("database is busy") { throw error }
             throw ConfigurationError(error.reason)
         } catch let error as SiteSecretError {
             throw ConfigurationError(error.reason)
