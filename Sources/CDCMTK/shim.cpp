@@ -2,6 +2,8 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcspchrs.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
 #include "dcmtk/dcmdata/dcrleerg.h"
 #include "dcmtk/dcmdata/dcrlerp.h"
@@ -97,6 +99,68 @@ ctd_file *ctd_load(const char *path, uint32_t lazy_threshold, char *err, size_t 
 }
 
 void ctd_free(ctd_file *file) { delete file; }
+
+ctd_file *ctd_load_header(const uint8_t *data, size_t len, size_t *header_length, char *err, size_t errlen) {
+    if (!data || !header_length) return nullptr;
+    ctd_file *file = new (std::nothrow) ctd_file();
+    if (!file) {
+        put_error(err, errlen, "out of memory");
+        return nullptr;
+    }
+    DcmInputBufferStream stream;
+    stream.setBuffer(data, static_cast<offile_off_t>(len));
+    stream.setEos();
+    // As loadFile(..., ERM_fileOnly): a file without the DICM prefix and meta is refused.
+    file->format.setReadMode(ERM_fileOnly);
+    file->format.transferInit();
+    OFCondition status = file->format.readUntilTag(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, DCM_PixelData);
+    file->format.transferEnd();
+    file->format.setReadMode(ERM_autoDetect);
+    if (status.bad()) {
+        put_error(err, errlen, status.text());
+        delete file;
+        return nullptr;
+    }
+    *header_length = static_cast<size_t>(stream.tell());
+    DcmXfer xfer(file->format.getDataset()->getOriginalXfer());
+    file->transferSyntax = xfer.getXferID() ? xfer.getXferID() : "";
+    return file;
+}
+
+int ctd_encode(ctd_file *file, uint8_t **out, size_t *outlen, char *err, size_t errlen) {
+    if (!file || !out || !outlen) return 1;
+    E_TransferSyntax xfer = file->outputXfer != EXS_Unknown ? file->outputXfer : file->format.getDataset()->getOriginalXfer();
+    if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
+    std::string bytes;
+    unsigned char chunk[64 * 1024];
+    DcmOutputBufferStream stream(chunk, sizeof chunk);
+    file->format.transferInit();
+    OFCondition status = EC_StreamNotifyClient;
+    while (status == EC_StreamNotifyClient) {
+        status = file->format.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0,
+                                    EWM_createNewMeta);
+        void *filled = nullptr;
+        offile_off_t count = 0;
+        stream.flushBuffer(filled, count);
+        if (count > 0) bytes.append(static_cast<const char *>(filled), static_cast<size_t>(count));
+    }
+    file->format.transferEnd();
+    if (status.bad()) {
+        put_error(err, errlen, status.text());
+        return 1;
+    }
+    uint8_t *buffer = static_cast<uint8_t *>(std::malloc(bytes.size() > 0 ? bytes.size() : 1));
+    if (!buffer) {
+        put_error(err, errlen, "out of memory");
+        return 1;
+    }
+    std::memcpy(buffer, bytes.data(), bytes.size());
+    *out = buffer;
+    *outlen = bytes.size();
+    return 0;
+}
+
+void ctd_bytes_free(uint8_t *bytes) { std::free(bytes); }
 
 ctd_file *ctd_new(void) {
     ctd_file *file = new (std::nothrow) ctd_file();
@@ -373,3 +437,12 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]) {
 }
 
 int ctd_syncfs(int fd) { return ::syncfs(fd); }
+
+long ctd_copy_file_range(int in_fd, int64_t *in_offset, int out_fd, size_t count) {
+    loff_t offset = static_cast<loff_t>(*in_offset);
+    ssize_t copied = ::copy_file_range(in_fd, &offset, out_fd, nullptr, count, 0);
+    *in_offset = static_cast<int64_t>(offset);
+    return static_cast<long>(copied);
+}
+
+int ctd_start_writeback(int fd) { return ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }

@@ -164,3 +164,17 @@ final class DeidentifierTests: XCTestCase {
         XCTAssertEqual(try check { $0.put(.rows, "512") }, .pixelDataTruncated(expected: 2048, found: 8))
     }
 }
+
+final class IdentityTokensTests: XCTestCase {
+    /// The ASCII fast path splits exactly as the Unicode rule does.
+    func testASCIISplitAgreesWithTheUnicodeRule() {
+        let samples = ["QUARTZHOLLOW^ZEPHYRINA", "Patient Zephyrina fell at home", "  44 velvetmoor-lane, apt.7 ",
+                       "", "^^", "a", "AbC123xYz_9", "1.2.840.10008", "O'BRIEN\\SMITH=JONES", "tab\there\nnewline",
+                       String((0..<128).map { Character(Unicode.Scalar(UInt8($0))) })]
+        for text in samples {
+            let unicode = text.uppercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+            XCTAssertEqual(IdentityTokens.split(text), unicode, text.debugDescription)
+        }
+        XCTAssertEqual(IdentityTokens.split("Müller-Lüdenscheidt"), ["MÜLLER", "LÜDENSCHEIDT"])
+    }
+}

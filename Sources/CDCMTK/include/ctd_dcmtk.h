@@ -25,6 +25,18 @@ int ctd_init(char *err, size_t errlen);
 ctd_file *ctd_load(const char *path, uint32_t lazy_threshold, char *err, size_t errlen);
 void ctd_free(ctd_file *file);
 
+/* Parses a whole Part 10 file held in memory (preamble + "DICM" + meta required) up to, not
+ * including, the top-level Pixel Data element. *header_length is the offset where parsing
+ * stopped (len when there is no top-level Pixel Data). Values are copied: data may be freed
+ * afterwards. The preamble is kept as read. NULL on failure. */
+ctd_file *ctd_load_header(const uint8_t *data, size_t len, size_t *header_length, char *err, size_t errlen);
+
+/* Serialises the file exactly as ctd_save would write it (original transfer syntax, new file
+ * meta, no group lengths) into a malloc'ed buffer (free with ctd_bytes_free). The preamble is
+ * written as held: zero it before loading. */
+int ctd_encode(ctd_file *file, uint8_t **out, size_t *outlen, char *err, size_t errlen);
+void ctd_bytes_free(uint8_t *bytes);
+
 /* An empty file (for building test data); saved as Explicit VR Little Endian. */
 ctd_file *ctd_new(void);
 
@@ -102,6 +114,10 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
 
 /* syncfs(2), which Swift's Glibc module does not export: one flush per job, not per file. */
 int ctd_syncfs(int fd);
+
+/* copy_file_range(2) and sync_file_range(2, SYNC_FILE_RANGE_WRITE), likewise not exported. */
+long ctd_copy_file_range(int in_fd, int64_t *in_offset, int out_fd, size_t count);
+int ctd_start_writeback(int fd);
 
 #ifdef __cplusplus
 }

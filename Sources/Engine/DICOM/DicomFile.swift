@@ -56,6 +56,26 @@ public final class DicomFile {
         handle = ctd_new()!
     }
 
+    init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    /// Pixel data left in the input file (see `InputFile.parse`), and the file it is in.
+    private(set) var detachedPixels: DetachedPixelData?
+    private var source: InputFile?
+
+    func detach(_ pixels: DetachedPixelData, from input: InputFile) {
+        detachedPixels = pixels
+        source = input
+    }
+
+    /// The value length of the top-level Pixel Data element (0xFFFFFFFF when encapsulated), nil
+    /// when there is none.
+    public var pixelDataLength: UInt32? {
+        if let detachedPixels { return detachedPixels.declaredLength }
+        return dataset.elements.first(where: { $0.tag == .pixelData })?.length
+    }
+
     deinit { ctd_free(handle) }
 
     public var dataset: DicomItem { DicomItem(pointer: ctd_dataset(handle)!, owner: self) }
@@ -64,10 +84,36 @@ public final class DicomFile {
 
     /// Writes in the original transfer syntax with a new file meta and a zeroed preamble.
     public func save(to path: String) throws(DicomError) {
+        if let detachedPixels, let source {
+            try save(to: path, pixels: detachedPixels, from: source)
+            return
+        }
         var buffer = [CChar](repeating: 0, count: 512)
         if ctd_save(handle, path, &buffer, buffer.count) != 0 {
             throw DicomError(reason: String(cBuffer: buffer))
         }
+    }
+}
+
+extension DicomFile {
+    /// Header as DCMTK encodes it, then the detached pixel element: its header bytes as read and
+    /// its value copied by the kernel. Byte for byte what `ctd_save` writes for the same file.
+    private func save(to path: String, pixels: DetachedPixelData, from source: InputFile) throws(DicomError) {
+        var header: UnsafeMutablePointer<UInt8>?
+        var count = 0
+        var error = [CChar](repeating: 0, count: 512)
+        guard ctd_encode(handle, &header, &count, &error, error.count) == 0, let header else {
+            throw DicomError(reason: String(cBuffer: error))
+        }
+        defer { ctd_bytes_free(header) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw DicomError(reason: "cannot create the output: " + String(cString: strerror(errno))) }
+        defer { close(fd) }
+        if let error = writeAll(fd, UnsafeRawBufferPointer(start: header, count: count)) { throw error }
+        if let error = pixels.elementHeader.withUnsafeBytes({ writeAll(fd, $0) }) { throw error }
+        try source.copy(offset: pixels.valueOffset, count: pixels.valueCount, to: fd)
+        // Start writing back now, so the job's one flush before delivery finds little left to do.
+        _ = ctd_start_writeback(fd)
     }
 }
 
@@ -201,6 +247,7 @@ extension String {
 extension DicomFile {
     /// Stored pixel values of every frame (16-bit words), decoded when compressed.
     public func pixels16() throws(DicomError) -> [UInt16] {
+        guard detachedPixels == nil else { throw DicomError(reason: "the pixel data was left in the input file") }
         var buffer: UnsafeMutablePointer<UInt16>?
         var count = 0
         var error = [CChar](repeating: 0, count: 512)
@@ -215,6 +262,7 @@ extension DicomFile {
     /// inputs); a lossy input is then written uncompressed.
     @discardableResult
     public func replacePixels16(_ pixels: [UInt16]) throws(DicomError) -> Bool {
+        guard detachedPixels == nil else { throw DicomError(reason: "the pixel data was left in the input file") }
         var kept: Int32 = 0
         var error = [CChar](repeating: 0, count: 512)
         let status = pixels.withUnsafeBufferPointer { ctd_put_pixels16(handle, $0.baseAddress, $0.count, &kept, &error, error.count) }

@@ -54,11 +54,11 @@ public struct Deidentifier: Sendable {
         if SafetyPolicy.nativeTransferSyntaxes.contains(file.transferSyntax),
            let rows = dataset.uint16(.rows), let columns = dataset.uint16(.columns),
            let bits = dataset.uint16(.bitsAllocated), bits > 0,
-           let pixels = dataset.elements.first(where: { $0.tag == .pixelData }), pixels.length != 0xFFFF_FFFF {
+           let length = file.pixelDataLength, length != 0xFFFF_FFFF {
             let samples = Int(dataset.uint16(.samplesPerPixel) ?? 1)
             let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
             let expected = (Int(rows) * Int(columns) * samples * frames * Int(bits) + 7) / 8
-            if Int(pixels.length) < expected { return .pixelDataTruncated(expected: expected, found: Int(pixels.length)) }
+            if Int(length) < expected { return .pixelDataTruncated(expected: expected, found: Int(length)) }
         }
         return nil
     }

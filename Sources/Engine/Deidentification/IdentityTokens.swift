@@ -44,7 +44,23 @@ struct IdentityTokens {
     }
 
     static func split(_ text: String) -> [String] {
-        text.uppercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+        // Most values are ASCII: split their bytes directly (Character properties are slow).
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            var words: [String] = []
+            var word: [UInt8] = []
+            for byte in text.utf8 {
+                switch byte {
+                case 0x30...0x39, 0x41...0x5A: word.append(byte)
+                case 0x61...0x7A: word.append(byte - 0x20)
+                default:
+                    if !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
+                    word.removeAll(keepingCapacity: true)
+                }
+            }
+            if !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
+            return words
+        }
+        return text.uppercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
     }
 
     /// Raw bytes as Latin-1: lossless for any byte, so the same bytes always give the same words.

@@ -262,7 +262,10 @@ public struct JobProcessor: Sendable {
         let relativeOutput = id + "/" + staged.studyName
         let staging = stagingFolder(job: staged.job)
         defer { try? FileManager.default.removeItem(at: staging) }
+        // Emptied before a failure is recorded: whoever sees the state sees staging clean.
+        func discardStaging() { try? FileManager.default.removeItem(at: staging) }
         if FileManager.default.fileExists(atPath: destination.path) {
+            discardStaging()
             return try finish(staged.job, staged.folder, .held,
                               "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
                               records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
@@ -280,6 +283,7 @@ public struct JobProcessor: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
+            discardStaging()
             return try finish(staged.job, staged.folder, .failed, "delivery failed: \(InputDisposal.reason(error))",
                               records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
         }
@@ -399,15 +403,25 @@ struct FileWork: Sendable {
                     deidentifier: Deidentifier, face: FaceInstructions? = nil) -> FileWork {
         let inputPath = folder.url.path + "/" + planned.relativePath
         var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
-                                inputSHA256: sha256(ofFile: inputPath), outcome: .quarantined)
+                                inputSHA256: nil, outcome: .quarantined)
         func quarantine(_ reason: QuarantineReason) -> FileWork {
             record.outcome = .quarantined
             record.reason = reason.code + ": " + reason.description
             return FileWork(record: record)
         }
-        let file: DicomFile
+        // Read once: hashed, and parsed from memory with unchanged pixel data left in the file to be
+        // copied by the kernel; DCMTK loads from disk only what needs the pixels in memory.
+        var file: DicomFile
         do {
-            file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
+            let input = try InputFile(path: inputPath)
+            record.inputSHA256 = input.sha256
+            if case .deface(_?, _)? = face {
+                file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
+            } else if let parsed = try input.parse() {
+                file = parsed
+            } else {
+                file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
+            }
         } catch {
             return quarantine(.unreadable(error.reason))
         }
@@ -426,6 +440,7 @@ struct FileWork: Sendable {
         var defaced = false
         if deidentifier.blankLocalizers && Deidentifier.isLocalizer(file.dataset) {
             do {
+                if file.detachedPixels != nil { file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024) }
                 let header = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
                 let values = try file.pixels16()
                 try file.replacePixels16([UInt16](repeating: header.stored(hu: -1000), count: values.count))

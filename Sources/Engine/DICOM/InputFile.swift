@@ -1,0 +1,200 @@
+import CDCMTK
+import Crypto
+import Foundation
+
+/// An input file read once: its SHA-256 (the audit's proof of what came in) and, for a file whose
+/// pixel data ends it, a header parsed from memory with the pixel data left in the file. Unchanged
+/// pixel data is then copied input -> output by the kernel (`copy_file_range`), never through
+/// this process's memory: that copy is most of the bytes and most of the time of a metadata-only run.
+public final class InputFile {
+    public let path: String
+    public let size: Int
+    /// Lower-case hex SHA-256 of every byte read.
+    public let sha256: String
+    fileprivate let descriptor: Int32
+    /// The bytes, until `parse` has used them (the parsed header holds copies).
+    private var bytes: [UInt8]?
+
+    /// Files above this size take DCMTK's streaming path (values stay on disk until written).
+    public static let maximumInMemory = 512 << 20
+
+    /// Opens and reads the file. Throws with the errno text (e.g. "Permission denied").
+    public init(path: String) throws(DicomError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DicomError(reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw DicomError(reason: reason)
+        }
+        let total = Int(info.st_size)
+        descriptor = fd
+        size = total
+        var hasher = SHA256()
+        if total <= Self.maximumInMemory {
+            var data = [UInt8](repeating: 0, count: total)
+            var filled = 0
+            while filled < total {
+                let count = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, total - filled, off_t(filled)) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else {
+                    let reason = count == 0 ? "the file shrank while it was read" : String(cString: strerror(errno))
+                    close(fd)
+                    throw DicomError(reason: reason)
+                }
+                filled += count
+            }
+            data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            bytes = data
+        } else {
+            var block = [UInt8](repeating: 0, count: 1 << 20)
+            var offset = 0
+            while true {
+                let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 {
+                    let reason = String(cString: strerror(errno))
+                    close(fd)
+                    throw DicomError(reason: reason)
+                }
+                if count == 0 { break }
+                block.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+                offset += count
+            }
+        }
+        sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    deinit { close(descriptor) }
+
+    /// The file's header, parsed from memory, with pixel data detached when it can be copied
+    /// verbatim; nil when the file must be loaded by DCMTK from disk (too large, pixel data not
+    /// the last element, big endian or deflated). Throws when the file is not readable DICOM.
+    /// Call once: the bytes are released.
+    public func parse() throws(DicomError) -> DicomFile? {
+        guard var data = bytes, !data.isEmpty else { return nil }
+        bytes = nil
+        // The preamble may carry text; the output keeps the (zeroed) preamble it was read with.
+        if data.count >= 128 { for index in 0..<128 { data[index] = 0 } }
+        var headerLength = 0
+        var error = [CChar](repeating: 0, count: 512)
+        let handle = data.withUnsafeBufferPointer { ctd_load_header($0.baseAddress, $0.count, &headerLength, &error, error.count) }
+        guard let handle else { throw DicomError(reason: String(cBuffer: error)) }
+        let file = DicomFile(handle: handle)
+        if headerLength >= data.count { return file }  // no pixel data at the top level
+        let syntax = file.transferSyntax
+        guard !Self.undetachableSyntaxes.contains(syntax) else { return nil }
+        // An element that sorts after Pixel Data but came before it would be written out of order.
+        guard (file.dataset.elements.last?.tag ?? .pixelData) < .pixelData else { return nil }
+        let native = SafetyPolicy.nativeTransferSyntaxes.contains(syntax)
+        // DCMTK stops after reading the element's tag and length; the element starts before that.
+        let explicitVR = syntax != "1.2.840.10008.1.2"
+        let elementStart = headerLength - (explicitVR ? 12 : 8)
+        let detached = data.withUnsafeBytes {
+            DetachedPixelData.find(in: $0, at: elementStart, explicitVR: explicitVR, native: native)
+        }
+        guard let detached else { return nil }
+        file.detach(detached, from: self)
+        return file
+    }
+
+    /// Big endian and deflated datasets are re-encoded by DCMTK as a whole.
+    static let undetachableSyntaxes: Set<String> = ["1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"]
+
+    /// Copies `count` bytes at `offset` of this file to the end of `output`.
+    func copy(offset: Int, count: Int, to output: Int32) throws(DicomError) {
+        var source = Int64(offset)
+        var remaining = count
+        while remaining > 0 {
+            let copied = ctd_copy_file_range(descriptor, &source, output, remaining)
+            if copied < 0 && errno == EINTR { continue }
+            if copied < 0 && [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP].contains(errno) {
+                // Another filesystem or kernel without it: copy through a small buffer.
+                try copyThroughMemory(from: Int(source), count: remaining, to: output)
+                return
+            }
+            if copied < 0 { throw DicomError(reason: "cannot write: " + String(cString: strerror(errno))) }
+            if copied == 0 { throw DicomError(reason: "the input changed while it was processed (it is shorter)") }
+            remaining -= Int(copied)
+        }
+    }
+
+    private func copyThroughMemory(from offset: Int, count: Int, to output: Int32) throws(DicomError) {
+        var block = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        var position = offset
+        var remaining = count
+        while remaining > 0 {
+            let read = block.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, min($0.count, remaining), off_t(position)) }
+            if read < 0 && errno == EINTR { continue }
+            if read < 0 { throw DicomError(reason: String(cString: strerror(errno))) }
+            if read == 0 { throw DicomError(reason: "the input changed while it was processed (it is shorter)") }
+            if let error = block.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0.prefix(read))) }) {
+                throw error
+            }
+            position += read
+            remaining -= read
+        }
+    }
+}
+
+/// The top-level Pixel Data element of an input, left in the file: its element header bytes as
+/// read and where its value (with the items, when encapsulated) lies. Found only where the
+/// element runs exactly to the end of the file, so nothing that follows it can escape the walk.
+struct DetachedPixelData {
+    /// Tag, VR (explicit) and length bytes exactly as in the input.
+    let elementHeader: [UInt8]
+    let valueOffset: Int
+    let valueCount: Int
+    /// The value length the element declares (0xFFFFFFFF when encapsulated).
+    let declaredLength: UInt32
+
+    static func find(in bytes: UnsafeRawBufferPointer, at offset: Int, explicitVR: Bool, native: Bool) -> DetachedPixelData? {
+        let end = bytes.count
+        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+        func u32(_ at: Int) -> UInt32 { UInt32(u16(at)) | UInt32(u16(at + 2)) << 16 }
+        let headerCount = explicitVR ? 12 : 8
+        guard offset >= 0, offset + headerCount <= end, u16(offset) == 0x7FE0, u16(offset + 2) == 0x0010 else { return nil }
+        let length: UInt32
+        if explicitVR {
+            let vr = (bytes[offset + 4], bytes[offset + 5])
+            guard vr == (0x4F, 0x42) || vr == (0x4F, 0x57), u16(offset + 6) == 0 else { return nil }  // "OB" / "OW"
+            length = u32(offset + 8)
+        } else {
+            length = u32(offset + 4)
+        }
+        let value = offset + headerCount
+        if native {
+            guard length != 0xFFFF_FFFF, value + Int(length) == end else { return nil }
+        } else {
+            // Encapsulated: items of defined length, then the sequence delimiter, then the end.
+            guard explicitVR, length == 0xFFFF_FFFF else { return nil }
+            var at = value
+            while true {
+                guard at + 8 <= end, u16(at) == 0xFFFE else { return nil }
+                let itemLength = u32(at + 4)
+                if u16(at + 2) == 0xE0DD {
+                    guard itemLength == 0, at + 8 == end else { return nil }
+                    break
+                }
+                guard u16(at + 2) == 0xE000, itemLength != 0xFFFF_FFFF, at + 8 + Int(itemLength) <= end else { return nil }
+                at += 8 + Int(itemLength)
+            }
+        }
+        return DetachedPixelData(elementHeader: Array(bytes[offset..<value]), valueOffset: value,
+                                 valueCount: end - value, declaredLength: length)
+    }
+}
+
+/// write(2) until every byte is written; the error names what stopped it (e.g. no space left).
+func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> DicomError? {
+    var written = 0
+    while written < buffer.count {
+        let count = write(fd, buffer.baseAddress! + written, buffer.count - written)
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { return DicomError(reason: "cannot write: " + String(cString: strerror(errno))) }
+        written += count
+    }
+    return nil
+}

@@ -1,0 +1,137 @@
+@testable import Engine
+import Fixtures
+import Foundation
+import XCTest
+
+/// The fast path (header parsed from memory, pixel data copied input -> output by the kernel) must
+/// write exactly the bytes DCMTK writes when it loads and saves the whole file, and must step
+/// aside for every file it cannot copy verbatim.
+final class DetachedPixelDataTests: XCTestCase {
+    override class func setUp() {
+        try! DicomToolkit.initialize()
+    }
+
+    /// De-identifies `path` twice, through DCMTK alone and through the fast path; returns both
+    /// outputs and whether the fast path detached the pixel data.
+    func bothWays(_ path: URL, in dir: URL) throws -> (full: Data, fast: Data, detached: Bool) {
+        let deidentifier = Deidentifier(profile: try Profile(options: [.modifiedDates]), uids: UIDRemapper(secret: testSecret))
+        let patient = PatientContext(deidentificationID: "DEID-0001", dateShifter: DateShifter(days: -100))
+        let full = try DicomFile(path: path.path, lazyThreshold: 64 * 1024)
+        XCTAssertNil(deidentifier.quarantineReason(for: full))
+        deidentifier.apply(to: full, patient: patient)
+        let fullURL = dir.appendingPathComponent("full.dcm")
+        try full.save(to: fullURL.path)
+
+        let input = try InputFile(path: path.path)
+        XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
+        let parsed = try input.parse()
+        let fast = try parsed ?? DicomFile(path: path.path, lazyThreshold: 64 * 1024)
+        XCTAssertNil(deidentifier.quarantineReason(for: fast))
+        XCTAssertEqual(fast.pixelDataLength, full.pixelDataLength)
+        deidentifier.apply(to: fast, patient: patient)
+        let fastURL = dir.appendingPathComponent("fast.dcm")
+        try fast.save(to: fastURL.path)
+        return (try Data(contentsOf: fullURL), try Data(contentsOf: fastURL), parsed?.detachedPixels != nil)
+    }
+
+    func sha256Hex(_ data: Data) -> String {
+        sha256Hex(bytes: [UInt8](data))
+    }
+
+    func sha256Hex(bytes: [UInt8]) -> String {
+        let dir = try! temporaryDirectory()
+        let url = dir.appendingPathComponent("h")
+        try! Data(bytes).write(to: url)
+        return Engine.sha256(ofFile: url.path)!
+    }
+
+    func slice(in dir: URL) throws -> URL {
+        let study = try SyntheticStudy.writeSeries(patient: SyntheticPatient(seed: 11, index: 0), slices: 2, rows: 64, columns: 64,
+                                                   into: dir.appendingPathComponent("patient"))
+        return study.files[0]
+    }
+
+    func convert(_ input: URL, _ tool: String, _ arguments: [String], to name: String, in dir: URL) throws -> URL? {
+        let path = "/usr/bin/" + tool
+        guard FileManager.default.isExecutableFile(atPath: path) else { return nil }
+        let output = dir.appendingPathComponent(name)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments + [input.path, output.path]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "\(tool) \(arguments)")
+        return output
+    }
+
+    func testExplicitLittleEndianIsCopiedVerbatim() throws {
+        let dir = try temporaryDirectory()
+        let result = try bothWays(try slice(in: dir), in: dir)
+        XCTAssertTrue(result.detached)
+        XCTAssertEqual(result.fast, result.full)
+        XCTAssertEqual(result.fast.prefix(128), Data(count: 128), "the preamble is zeroed")
+    }
+
+    func testImplicitAndRLEAreCopiedVerbatim() throws {
+        let dir = try temporaryDirectory()
+        let source = try slice(in: dir)
+        for (tool, arguments, name) in [("dcmconv", ["+ti"], "implicit.dcm"), ("dcmcrle", [], "rle.dcm")] {
+            guard let converted = try convert(source, tool, arguments, to: name, in: dir) else { continue }
+            let out = dir.appendingPathComponent(name + ".out")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let result = try bothWays(converted, in: out)
+            XCTAssertTrue(result.detached, name)
+            XCTAssertEqual(result.fast, result.full, name)
+        }
+    }
+
+    /// Big endian, and anything after the pixel data (here dataset trailing padding, which could as
+    /// well be a private element), goes through DCMTK as a whole.
+    func testFilesThatCannotBeCopiedVerbatimFallBack() throws {
+        let dir = try temporaryDirectory()
+        let source = try slice(in: dir)
+        for (arguments, name) in [(["+tb"], "big.dcm"), (["+p", "512", "0"], "padded.dcm")] {
+            guard let converted = try convert(source, "dcmconv", arguments, to: name, in: dir) else { continue }
+            let out = dir.appendingPathComponent(name + ".out")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let result = try bothWays(converted, in: out)
+            XCTAssertFalse(result.detached, name)
+            XCTAssertEqual(result.fast, result.full, name)
+        }
+    }
+
+    /// An element hidden after the pixel data must never ride along as "pixel data".
+    func testTrailingElementAfterPixelDataIsNotCopied() throws {
+        let dir = try temporaryDirectory()
+        var bytes = try Data(contentsOf: try slice(in: dir))
+        // (0019,0010) LO "X" private creator after the pixel data: a tail the fast path must not copy.
+        bytes.append(contentsOf: [0xFF, 0xFF, 0x10, 0x00, 0x4C, 0x4F, 0x04, 0x00] + Array("NAME".utf8))
+        let url = dir.appendingPathComponent("tail.dcm")
+        try bytes.write(to: url)
+        let input = try InputFile(path: url.path)
+        if let parsed = try? input.parse() {
+            XCTAssertNil(parsed.detachedPixels)
+        }
+    }
+
+    func testAFileWithoutPixelDataIsParsedWhole() throws {
+        let dir = try temporaryDirectory()
+        let file = DicomFile()
+        file.dataset.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.2")
+        file.dataset.put(.sopInstanceUID, "1.2.3.4")
+        file.meta.put(Tag(0x0002, 0x0002), "1.2.840.10008.5.1.4.1.1.2")
+        let url = dir.appendingPathComponent("nopixels.dcm")
+        try file.save(to: url.path)
+        let parsed = try XCTUnwrap(try InputFile(path: url.path).parse())
+        XCTAssertNil(parsed.detachedPixels)
+        XCTAssertNil(parsed.pixelDataLength)
+        XCTAssertEqual(parsed.dataset.string(.sopInstanceUID), "1.2.3.4")
+    }
+
+    func testNotPart10IsRefused() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("raw.dcm")
+        try Data(repeating: 0x41, count: 300).write(to: url)
+        XCTAssertThrowsError(try InputFile(path: url.path).parse())
+    }
+}
