@@ -5,7 +5,7 @@ APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dico
 DEMO := var/demo
 BIN_RELEASE := .build/release/ctdeid
 
-.PHONY: deps build release test demo bench deb profile-table clean
+.PHONY: deps build release test demo bench bench-memory deb profile-table clean
 
 ## Install the system packages (Debian/Ubuntu, as root); a no-op when they are present.
 deps:
@@ -46,6 +46,10 @@ demo: release
 bench: release
 	@dpkg -s libgdcm-tools openssl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools openssl >/dev/null; } || true
 	python3 scripts/bench.py $(BIN_RELEASE)
+
+## Peak memory: a 1,000-slice 512x512 series (defaced) and a 10,000-file backlog served.
+bench-memory: release
+	python3 scripts/bench_memory.py $(BIN_RELEASE)
 
 ## Debian 12 package var/ctdeid_<version>_amd64.deb (Swift runtime linked statically); as root,
 ## INSTALL_TEST=1 also installs it here, checks the user and trees, and purges it (never starts it).

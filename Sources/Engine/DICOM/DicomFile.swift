@@ -128,7 +128,8 @@ public struct DicomItem {
         result.reserveCapacity(Int(count))
         var info = ctd_element()
         for index in 0..<count where ctd_item_element(pointer, index, &info) == 0 {
-            let vr = String(decoding: [UInt8(bitPattern: info.vr.0), UInt8(bitPattern: info.vr.1)], as: UTF8.self)
+            // Two bytes straight into a small (inline) string: no array per element.
+            let vr = withUnsafeBytes(of: info.vr) { String(decoding: $0.prefix(2), as: UTF8.self) }
             result.append(ElementInfo(tag: Tag(info.group, info.element), vr: vr, length: info.length,
                                       itemCount: Int(info.item_count)))
         }

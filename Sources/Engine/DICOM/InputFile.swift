@@ -64,7 +64,7 @@ public final class InputFile {
                 offset += count
             }
         }
-        sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        sha256 = hexString(hasher.finalize())
     }
 
     deinit { close(descriptor) }
@@ -197,4 +197,16 @@ func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> DicomError? {
         written += count
     }
     return nil
+}
+
+/// Lower-case hex of a digest (String(format:) per byte costs more than the hashing of a header).
+func hexString<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -32,7 +32,7 @@ public struct UIDRemapper: Sendable {
     /// A keyed, non-reversible short name (hex) for things such as an accession's study folder.
     public func neutralName(_ text: String, length: Int = 12) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(("name:" + text).utf8), using: key)
-        return mac.map { String(format: "%02x", $0) }.joined().prefix(length).description
+        return hexString(mac).prefix(length).description
     }
 
     /// A per-patient date offset in days, derived so that it is reproducible even before the

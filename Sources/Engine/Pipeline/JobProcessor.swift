@@ -506,7 +506,7 @@ func sha256(ofFile path: String) -> String? {
         if count == 0 { break }
         buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hexString(hasher.finalize())
 }
 
 /// One syncfs for a whole job instead of one fsync per file.
