@@ -157,7 +157,8 @@ private struct Walk {
             guard isSource, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { continue }
             let minimum = vr == "PN" ? 2 : 3
             tokens.add(IdentityTokens.latin1(bytes), minimumLength: minimum)
-            if let text = utf8(bytes) { tokens.add(text, minimumLength: minimum) }
+            // ASCII reads the same as Latin-1 and as UTF-8: once is enough.
+            if !bytes.allSatisfy({ $0 < 0x80 }), let text = utf8(bytes) { tokens.add(text, minimumLength: minimum) }
         }
         if let birth = item.string(.patientBirthDate), birth.count == 8 { tokens.add(birth, minimumLength: 8) }
     }
@@ -267,7 +268,8 @@ private struct Walk {
     /// text or in the raw bytes.
     mutating func containsIdentity(_ item: DicomItem, _ tag: Tag) -> Bool {
         guard !tokens.isEmpty, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { return false }
-        return tokens.matches(IdentityTokens.latin1(bytes)) || (utf8(bytes).map(tokens.matches) ?? false)
+        if tokens.matches(IdentityTokens.latin1(bytes)) { return true }
+        return !bytes.allSatisfy({ $0 < 0x80 }) && (utf8(bytes).map(tokens.matches) ?? false)
     }
 
     mutating func recurse(_ item: DicomItem, _ tag: Tag) {

@@ -17,7 +17,7 @@ struct IdentityTokens {
     mutating func add(_ text: String, minimumLength: Int) {
         for word in Self.split(text) where word.count >= minimumLength && !Self.ignored.contains(word) {
             // Short numbers (1, 12, 007) are too common to stand for a person.
-            if word.allSatisfy(\.isASCIIDigit) && word.count < 4 { continue }
+            if word.utf8.count < 4 && word.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { continue }
             words.insert(word)
             if word.count >= 5 { long.insert(Array(word.utf8)) }
         }
@@ -65,6 +65,7 @@ struct IdentityTokens {
 
     /// Raw bytes as Latin-1: lossless for any byte, so the same bytes always give the same words.
     static func latin1(_ bytes: [UInt8]) -> String {
-        String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
     }
 }
