@@ -148,14 +148,23 @@ public struct DicomItem {
 
     /// A string element decoded as UTF-8 (ASCII values such as UIDs, codes and dates).
     public func string(_ tag: Tag) -> String? {
-        bytes(tag).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+        bytes(tag).map { String(decoding: Self.trimmed($0[...]), as: UTF8.self) }
     }
 
     /// The values of a multi-valued string element.
     public func strings(_ tag: Tag) -> [String] {
-        guard let value = string(tag) else { return [] }
-        return value.split(separator: "\\", omittingEmptySubsequences: false)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let value = bytes(tag) else { return [] }
+        return value.split(separator: 0x5C, omittingEmptySubsequences: false)  // backslash
+            .map { String(decoding: Self.trimmed($0), as: UTF8.self) }
+    }
+
+    /// Padding and stray blanks (space, tab) off both ends, on the bytes: Foundation's trimming
+    /// goes through NSString and showed in the profile.
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var value = bytes
+        while let first = value.first, first == 0x20 || first == 0x09 { value.removeFirst() }
+        while let last = value.last, last == 0x20 || last == 0x09 || last == 0 { value.removeLast() }
+        return value
     }
 
     /// Raw value bytes of a binary element, in host byte order.
