@@ -836,7 +836,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFileNamesThatAreNotUTF8() throws {
-        try knownBug("files whose names are not UTF-8 are recorded as ignored, 'cannot stat: No such file or directory', and the study is delivered without them (PatientFolder.walk lists names with FileManager, which replaces invalid bytes by U+FFFD, then lstat()s the altered name)")
         let c = try catalogue()
         guard let job = assertJob(c, "file-name-invalid-utf8", state: "delivered", reason: nil) else { return }
         // Output names are neutral, so such files are processed like any other.
@@ -853,9 +852,9 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFolderNameThatIsNotUTF8IsRecordedAndKept() throws {
-        try knownBug("a patient folder whose name is not UTF-8 is never recorded: no job, no event, no log line; it sits in the inbox forever (InboxWatcher decodes names with String(decoding:)/String(cString:), which replace invalid bytes, and InboxService.noteChanges' lstat of the altered name fails, so it calls folderRemoved)")
         let c = try catalogue()
-        guard let job = assertJob(c, "folder-name-invalid-utf8", state: "held", reason: nil) else {
+        // Held, as no sheet can name it: the reason says so (assertJob with reason nil would demand none).
+        guard let job = assertJob(c, "folder-name-invalid-utf8", state: "held", reason: "no-mapping: the folder name is not valid UTF-8") else {
             return assertInputKept(c, "folder-name-invalid-utf8", job: nil)
         }
         XCTAssertFalse((job.reason ?? "").isEmpty)

@@ -90,7 +90,9 @@ public struct JobProcessor: Sendable {
     public func stage(_ folder: PatientFolder, job: Int64, force: Bool = false, progress: @Sendable () -> Void = {},
                       shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
         guard let id = try store.deidentificationID(forAccession: folder.name) else {
-            return .finished(try finish(job, folder, .held, "no-mapping: the folder name is not in any imported mapping sheet"))
+            let reason = RawName.isUTF8(folder.name) ? "no-mapping: the folder name is not in any imported mapping sheet"
+                : "no-mapping: the folder name is not valid UTF-8 (recorded with \\xNN for its other bytes), so no mapping sheet holds it; rename the folder to its accession number"
+            return .finished(try finish(job, folder, .held, reason))
         }
         if folder.files.isEmpty {
             return .finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id))
@@ -478,9 +480,10 @@ struct FileWork: Sendable {
     }
 }
 
-/// SHA-256 of a file, read in 1 MiB blocks so memory stays flat for any file size.
+/// SHA-256 of a file, read in 1 MiB blocks so memory stays flat for any file size. `path` is in
+/// RawName's text form.
 func sha256(ofFile path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(RawName.systemPath(path), O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var hasher = SHA256()

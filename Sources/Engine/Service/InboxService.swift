@@ -123,6 +123,7 @@ final class InboxService: Service, @unchecked Sendable {
         var lastChange: Double
         var reason: String?
     }
+    /// Keyed by folder name in RawName's text form (names need not be UTF-8).
     var tracked: [String: Tracked] = [:]
     var queue: [String] = []
     var lastMappingImport: Int64 = 0
@@ -236,9 +237,9 @@ final class InboxService: Service, @unchecked Sendable {
     func noteChanges(_ names: Set<String>) throws {
         let now = Self.now()
         for name in names.sorted() {
-            var info = stat()
             let path = configuration.inbox.appendingPathComponent(name).path
-            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            let info = RawName.lstat(path)
+            guard let info, info.st_mode & S_IFMT == S_IFDIR else {
                 try folderRemoved(name)
                 continue
             }

@@ -144,7 +144,7 @@ public final class InboxWatcher {
             guard nameStart + length <= count else { break }
             let bytes = UnsafeRawBufferPointer(start: buffer + nameStart, count: length)
             let end = bytes.firstIndex(of: 0) ?? length
-            let name = String(decoding: bytes[..<end], as: UTF8.self)
+            let name = RawName.text(bytes[..<end])
             handle(wd: wd, mask: mask, name: name, into: &changes)
             offset = nameStart + length
         }
@@ -250,7 +250,7 @@ public final class InboxWatcher {
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
         // IN_MOVE_SELF only on the inbox: a subdirectory's move is reported by its parent.
         let mask = path.isEmpty ? directoryMask | inMoveSelf : directoryMask
-        let wd = inotify_add_watch(fd, full, mask)
+        let wd = inotify_add_watch(fd, RawName.systemPath(full), mask)
         if wd >= 0 {
             paths[wd] = path  // same inode -> same wd: this also refreshes a stale path
             return .watched
@@ -315,13 +315,12 @@ public final class InboxWatcher {
 
     private func listDirectoryTyped(_ path: String) -> [(name: String, type: UInt8)] {
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
-        guard let directory = opendir(full) else { return [] }
+        guard let directory = opendir(RawName.systemPath(full)) else { return [] }
         defer { closedir(directory) }
         var names: [(name: String, type: UInt8)] = []
         while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
+            // Bytes, not String(cString:): a name that is not UTF-8 must still name its folder.
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { RawName.text($0.prefix { $0 != 0 }) }
             if name != "." && name != ".." { names.append((name, entry.pointee.d_type)) }
         }
         return names
@@ -366,7 +365,7 @@ private struct FileInfo {
 /// lstat: symbolic links are never followed.
 private func lstatInfo(_ path: String) -> FileInfo? {
     var info = stat()
-    guard lstat(path, &info) == 0 else { return nil }
+    guard lstat(RawName.systemPath(path), &info) == 0 else { return nil }
     let type = info.st_mode & S_IFMT
     return FileInfo(
         isDirectory: type == S_IFDIR, isRegular: type == S_IFREG, size: Int64(info.st_size),
