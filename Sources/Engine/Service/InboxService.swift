@@ -126,6 +126,8 @@ final class InboxService: Service, @unchecked Sendable {
     /// Keyed by folder name in RawName's text form (names need not be UTF-8).
     var tracked: [String: Tracked] = [:]
     var queue: [String] = []
+    /// Top-level entries that are not folders, already reported (logged once, not on every event).
+    var reportedNonFolders: Set<String> = []
     var lastMappingImport: Int64 = 0
     var lastDatabasePoll = 0.0
     var delivered = 0
@@ -226,23 +228,25 @@ final class InboxService: Service, @unchecked Sendable {
 
     func reconcile(_ entries: [InboxEntry]) throws {
         let present = Set(entries.filter(\.isDirectory).map(\.name))
-        let loose = entries.count - present.count
-        if loose > 0 {
-            logger.warning("ignoring \(loose) entr\(loose == 1 ? "y" : "ies") directly in the inbox that are not folders (only folders are jobs)")
-        }
+        let loose = entries.filter { !$0.isDirectory }.map(\.name)
+        reportedNonFolders.formIntersection(loose)
+        reportNonFolders(loose)
         for name in tracked.keys where !present.contains(name) { try folderRemoved(name) }
         try noteChanges(present.filter { tracked[$0] == nil })
     }
 
     func noteChanges(_ names: Set<String>) throws {
         let now = Self.now()
+        var notFolders: [String] = []
         for name in names.sorted() {
             let path = configuration.inbox.appendingPathComponent(name).path
             let info = RawName.lstat(path)
             guard let info, info.st_mode & S_IFMT == S_IFDIR else {
                 try folderRemoved(name)
+                if info != nil { notFolders.append(name) } else { reportedNonFolders.remove(name) }
                 continue
             }
+            reportedNonFolders.remove(name)
             if var entry = tracked[name] {
                 entry.lastChange = now
                 if entry.state != .settling {
@@ -263,6 +267,30 @@ final class InboxService: Service, @unchecked Sendable {
                 logger.info("job \(job): discovered, settling")
             }
         }
+        reportNonFolders(notFolders)
+    }
+
+    /// Symbolic links, FIFOs, sockets and files lying directly in the inbox are never jobs (a link is
+    /// never followed out of the inbox). Each is logged once, by kind and count: its name may be an
+    /// accession number.
+    func reportNonFolders(_ names: [String]) {
+        var kinds: [String: Int] = [:]
+        for name in names where reportedNonFolders.insert(name).inserted {
+            let path = configuration.inbox.appendingPathComponent(name).path
+            let kind = switch (RawName.lstat(path)?.st_mode ?? 0) & S_IFMT {
+            case S_IFLNK: "symbolic link"
+            case S_IFREG: "file"
+            case S_IFIFO: "FIFO"
+            case S_IFSOCK: "socket"
+            case S_IFCHR, S_IFBLK: "device"
+            default: "other entry"
+            }
+            kinds[kind, default: 0] += 1
+        }
+        let count = kinds.values.reduce(0, +)
+        guard count > 0 else { return }
+        let detail = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        logger.warning("ignoring \(count) entr\(count == 1 ? "y" : "ies") directly in the inbox (\(detail)): entries that are not folders are never jobs")
     }
 
     func folderRemoved(_ name: String) throws {
