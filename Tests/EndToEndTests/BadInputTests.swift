@@ -955,7 +955,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testUnreadableSubfolderAndPatientFolderAreFailedOnceWithTheCause() throws {
-        try knownBug("an unreadable subfolder or patient folder is failed with 'the folder was removed from the inbox before it was delivered' although it is still there (InboxService.processNext maps every PatientFolder error to folderRemoved), then re-discovered by the rescan that the failed inotify watch triggers on every loop turn: failed -> settling -> queued -> failed twice a second, forever, each step an append-only event row, and two log lines per turn")
         let c = try catalogue()
         for key in ["unreadable-subfolder", "unreadable-folder"] {
             guard let job = assertJob(c, key, state: "failed", reason: "Permission denied") else { continue }

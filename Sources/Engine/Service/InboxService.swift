@@ -379,7 +379,14 @@ final class InboxService: Service, @unchecked Sendable {
         do {
             before = try PatientFolder(url: url, keepNames: configuration.keepNames)
         } catch {
-            try folderRemoved(name)
+            guard isFolderInInbox(name) else { return try folderRemoved(name) }
+            // Still there but unreadable (permissions): failed once with the cause. The chmod that
+            // fixes it is an event on the folder, which then settles and is processed again.
+            let reason = error.reason + " (processed again once the folder changes, e.g. its permissions)"
+            try store.transition(job: entry.job, to: .failed, reason: reason)
+            tracked[name]?.state = .failed
+            tracked[name]?.reason = reason
+            logger.warning("job \(entry.job): failed (\(reason))")
             return
         }
         let force = try store.job(entry.job)?.force ?? false
@@ -414,6 +421,10 @@ final class InboxService: Service, @unchecked Sendable {
             }.get()
             try settle(name, result)
         }
+    }
+
+    func isFolderInInbox(_ name: String) -> Bool {
+        (RawName.lstat(configuration.inbox.appendingPathComponent(name).path)?.st_mode ?? 0) & S_IFMT == S_IFDIR
     }
 
     /// After a job ends: the input is moved or deleted once its delivery is committed.

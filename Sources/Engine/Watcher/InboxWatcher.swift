@@ -64,6 +64,12 @@ public final class InboxWatcher {
     /// seen by scan(), so the caller should scan periodically.
     public private(set) var watchFailure: WatcherError?
 
+    /// Directories (relative paths) that cannot be watched because the service may not read them
+    /// (EACCES). Not a watch failure: nothing inside can be processed anyway, and the chmod that makes
+    /// one readable is an IN_ATTRIB on its parent's watch, which watches it then. Rescanning for
+    /// them would only spin.
+    public private(set) var unreadableDirectories: Set<String> = []
+
     public var fileDescriptor: Int32 { fd }
     public var watchCount: Int { paths.count }
 
@@ -176,9 +182,10 @@ public final class InboxWatcher {
         let path = base.isEmpty ? name : base + "/" + name
         changes.changed.insert(topLevelName(of: path))
         guard isDirectory else { return }
-        if mask & (inCreate | inMovedTo) != 0 {
+        if mask & (inCreate | inMovedTo) != 0 || (mask & inAttrib != 0 && isUnreadable(path)) {
             // Watch it and everything already inside: files may have landed before the watch existed,
-            // and they belong to the top-level name just reported.
+            // and they belong to the top-level name just reported. A chmod may have made an
+            // unreadable directory (or what is below it) readable: try again.
             if !watchTree(from: path) { changes.rescanNeeded = true }
         } else if mask & inMovedFrom != 0 {
             // Its stored paths are stale (moved elsewhere in the inbox, or out of it): drop them; if it
@@ -196,6 +203,7 @@ public final class InboxWatcher {
         let previous = paths
         paths = [:]
         watchFailure = nil
+        unreadableDirectories = []
         var entries: [InboxEntry] = []
         _ = addWatch("")
         for child in listDirectory("") {
@@ -244,7 +252,7 @@ public final class InboxWatcher {
 
     // MARK: - Watches
 
-    private enum AddResult { case watched, gone, failed(WatcherError) }
+    private enum AddResult { case watched, gone, unreadable, failed(WatcherError) }
 
     private func addWatch(_ path: String) -> AddResult {
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
@@ -253,12 +261,17 @@ public final class InboxWatcher {
         let wd = inotify_add_watch(fd, RawName.systemPath(full), mask)
         if wd >= 0 {
             paths[wd] = path  // same inode -> same wd: this also refreshes a stale path
+            unreadableDirectories.remove(path)
             return .watched
         }
         let code = errno
         // A subdirectory vanished or replaced (e.g. by a symlink, refused by IN_DONT_FOLLOW|IN_ONLYDIR)
         // meanwhile is not an error; a missing inbox is.
         if !path.isEmpty && (code == ENOENT || code == ENOTDIR) { return .gone }
+        if !path.isEmpty && code == EACCES {
+            unreadableDirectories.insert(path)
+            return .unreadable
+        }
         let error = WatcherError(reason: "cannot watch \(full): \(errnoText(code))")
         watchFailure = error
         return .failed(error)
@@ -271,7 +284,7 @@ public final class InboxWatcher {
         while let directory = pending.popLast() {
             switch addWatch(directory) {
             case .watched: break
-            case .gone: continue
+            case .gone, .unreadable: continue
             case .failed: complete = false; continue
             }
             // Listed after the watch exists, so nothing created in between is missed.
@@ -287,8 +300,15 @@ public final class InboxWatcher {
         return complete
     }
 
+    /// `path` or a directory below it could not be watched for want of permission.
+    private func isUnreadable(_ path: String) -> Bool {
+        let prefix = path + "/"
+        return unreadableDirectories.contains { $0 == path || $0.hasPrefix(prefix) }
+    }
+
     private func unwatchTree(_ path: String) {
         let prefix = path + "/"
+        unreadableDirectories = unreadableDirectories.filter { $0 != path && !$0.hasPrefix(prefix) }
         for (wd, watched) in paths where watched == path || watched.hasPrefix(prefix) {
             inotify_rm_watch(fd, wd)
             paths[wd] = nil
@@ -349,6 +369,7 @@ private let inDeleteSelf = UInt32(IN_DELETE_SELF)
 private let inMoveSelf = UInt32(IN_MOVE_SELF)
 private let inUnmount = UInt32(IN_UNMOUNT)
 private let inIgnored = UInt32(IN_IGNORED)
+private let inAttrib = UInt32(IN_ATTRIB)
 private let inQueueOverflow = UInt32(IN_Q_OVERFLOW)
 private let inIsDir = UInt32(IN_ISDIR)
 private let directoryMask = UInt32(IN_CREATE) | UInt32(IN_CLOSE_WRITE) | UInt32(IN_MODIFY)
