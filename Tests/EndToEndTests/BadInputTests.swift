@@ -1023,7 +1023,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFolderRemovedDuringTheFirstPassIsFailedAsRemoved() throws {
-        try knownBug("a folder removed (rm -rf) during the first, inspection pass ends 'quarantined: every file was quarantined', its vanished files recorded as 'unreadable: ... No such file or directory' and 'cannot-deface: pixel data cannot be decoded (No such file or directory)', and whatever rm had not yet deleted is moved to quarantine/job-N/, or the disposition records 'left in the inbox: No such file or directory' (JobProcessor.stage never re-checks that the folder still exists; only the staged path compares signatures)")
         let c = try catalogue()
         guard let job = assertJob(c, "removed-during-first-pass", state: "failed", reason: "removed") else { return }
         XCTAssertEqual(c.tree.count("SELECT count(*) FROM files WHERE job_id = ? AND outcome = 'quarantined'", [String(job.id)]), 0)

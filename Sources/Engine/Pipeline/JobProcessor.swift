@@ -39,6 +39,9 @@ public enum StageOutcome: Sendable {
     case finished(JobResult)
     /// Stopped for shutdown: staging removed, the job stays `processing` and is redone on restart.
     case interrupted
+    /// The folder changed or vanished while its files were read, so what they seemed to be (unreadable,
+    /// say) is not to be believed: nothing recorded, staging removed; the caller looks at the folder again.
+    case changed
 }
 
 /// Turns one patient folder into one delivered study: every file de-identified in parallel
@@ -83,6 +86,7 @@ public struct JobProcessor: Sendable {
         case .finished(let result): return result
         case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
                                             quarantined: 0, ignored: 0, outputPath: nil, quarantineReasons: [:])
+        case .changed: return try finish(job, folder, .failed, "the folder changed while it was processed; run again")
         }
     }
 
@@ -124,6 +128,7 @@ public struct JobProcessor: Sendable {
                 try? FileManager.default.removeItem(at: staging)
                 return .interrupted
             }
+            if changedSinceListing(folder) { return .changed }
             if let held = try heldForMismatch(job, folder, inspections.map(\.record),
                                               patients: Set(inspections.compactMap(\.patient)).count, id: id) {
                 return .finished(held)
@@ -141,6 +146,11 @@ public struct JobProcessor: Sendable {
             return .interrupted
         }
         let records = works.map(\.record)
+        // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
+        if changedSinceListing(folder) {
+            try? FileManager.default.removeItem(at: staging)
+            return .changed
+        }
 
         // A file that could not be written (disk full, I/O error) says nothing about the input: the
         // job fails whole, nothing partial is delivered, and the input stays for a retry.
@@ -211,6 +221,11 @@ public struct JobProcessor: Sendable {
             return nil
         }
         return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
+    }
+
+    /// True when the folder is gone or no longer looks as it did when it was listed.
+    func changedSinceListing(_ folder: PatientFolder) -> Bool {
+        (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
     }
 
     /// Groups the job's CT files by series and defaces each head series; records every series.

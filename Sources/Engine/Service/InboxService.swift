@@ -406,21 +406,29 @@ final class InboxService: Service, @unchecked Sendable {
             logger.info("job \(job): interrupted by shutdown; it is redone on the next start")
         case .finished(let result):
             try settle(name, result)
+        case .changed:
+            try folderChangedWhileProcessed(name, job: job)
         case .staged(let staged):
             // Anything that changed while we worked means the copy was not complete: start over.
             let after = try? PatientFolder(url: url, keepNames: configuration.keepNames)
             if after?.signature != before.signature {
                 try? FileManager.default.removeItem(at: processor.stagingFolder(job: job))
-                try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
-                tracked[name]?.state = .settling
-                tracked[name]?.lastChange = Self.now()
-                return
+                return try folderChangedWhileProcessed(name, job: job)
             }
             let result = try await Self.offload { () -> Result<JobResult, AuditError> in
                 Result { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
             }.get()
             try settle(name, result)
         }
+    }
+
+    /// The folder changed or vanished under the job (nothing was recorded): gone, the job fails as
+    /// removed; still there, it settles again, as its copy was not complete.
+    func folderChangedWhileProcessed(_ name: String, job: Int64) throws {
+        guard isFolderInInbox(name) else { return try folderRemoved(name) }
+        try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
+        tracked[name]?.state = .settling
+        tracked[name]?.lastChange = Self.now()
     }
 
     func isFolderInInbox(_ name: String) -> Bool {
