@@ -780,7 +780,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testDuplicateSOPInstanceUIDs() throws {
-        try knownBug("three different slices sharing one SOPInstanceUID are delivered as three objects with one (remapped) UID; nothing detects it (JobProcessor.stage)")
         let c = try catalogue()
         let rows = jobs(c, "duplicate-sop-instance-uid")
         XCTAssertEqual(rows.count, 1)

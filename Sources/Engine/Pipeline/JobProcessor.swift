@@ -163,6 +163,10 @@ public struct JobProcessor: Sendable {
             try? FileManager.default.removeItem(at: staging)
             return .finished(held)
         }
+        if let held = try heldForSharedInstanceUIDs(job, folder, works, id: id) {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(held)
+        }
         guard records.contains(where: { $0.outcome == .delivered }) else {
             try? FileManager.default.removeItem(at: staging)
             return .finished(try finish(job, folder, .quarantined, "every file was quarantined", records: records, id: id))
@@ -221,6 +225,32 @@ public struct JobProcessor: Sendable {
             return nil
         }
         return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
+    }
+
+    /// Held when different files carry one SOPInstanceUID: downstream they would be one object (an
+    /// archive keeps one, drops the others), so the study would arrive silently incomplete. The UIDs
+    /// are never written into the reason, only counts.
+    func heldForSharedInstanceUIDs(_ job: Int64, _ folder: PatientFolder, _ works: [FileWork],
+                                   id: String) throws(AuditError) -> JobResult? {
+        var holders: [String: [Int]] = [:]
+        for (index, work) in works.enumerated() where work.record.outcome == .delivered {
+            if let uid = work.sopInstanceUID, !uid.isEmpty { holders[uid, default: []].append(index) }
+        }
+        let shared = holders.values.filter { $0.count > 1 }
+        guard !shared.isEmpty else { return nil }
+        let files = shared.reduce(0) { $0 + $1.count }
+        let copies = shared.filter { Set($0.map { works[$0].record.inputSHA256 ?? "" }).count == 1 }.count
+        var records = withoutDelivery(works.map(\.record), reason: "job held before delivery")
+        for group in shared {
+            for index in group {
+                records[index].reason = "sop-instance-uid-conflict: its SOPInstanceUID is also in \(group.count - 1) other file(s)"
+            }
+        }
+        let contents = copies == 0 ? "different contents" : copies == shared.count ? "byte-identical copies"
+            : "\(copies) of the groups byte-identical copies"
+        let reason = "sop-instance-uid-conflict: duplicate SOPInstanceUIDs, \(files) files sharing \(shared.count) UID(s) "
+            + "(\(contents)); downstream they would be one object. Remove the extra files and the folder is processed again"
+        return try finish(job, folder, .held, reason, records: records, id: id)
     }
 
     /// True when the folder is gone or no longer looks as it did when it was listed.
@@ -374,6 +404,8 @@ struct FileWork: Sendable {
     var patient: String?
     /// Set when the output could not be written: a fault of the disk, not of the input.
     var stagingFailure: String?
+    /// The input's own SOPInstanceUID, to find different files that share one.
+    var sopInstanceUID: String?
 
     static func patientKey(_ dataset: DicomItem) -> String? {
         guard let id = dataset.string(.patientID), !id.isEmpty else { return nil }
@@ -473,6 +505,7 @@ struct FileWork: Sendable {
         case nil:
             break
         }
+        let instance = file.dataset.string(.sopInstanceUID)
         deidentifier.apply(to: file, patient: patient, defaced: defaced)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
         do {
@@ -491,7 +524,7 @@ struct FileWork: Sendable {
         record.outputSHA256 = sha256(ofFile: output.path)
         var info = stat()
         if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
-        return FileWork(record: record, patient: owner)
+        return FileWork(record: record, patient: owner, sopInstanceUID: instance)
     }
 }
 
