@@ -60,7 +60,7 @@ public struct Server: Sendable {
         } catch let error as AuditError {
             // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
             // systemd restarts the service; anything else about the database is configuration.
-            if error.reason.contains("database is locked") || error.reason.contains("database is busy") { throw error }
+            if error.isBusy { throw error }
             throw ConfigurationError(error.reason)
         } catch let error as SiteSecretError {
             throw ConfigurationError(error.reason)
@@ -179,31 +179,74 @@ final class InboxService: Service, @unchecked Sendable {
         // The watchdog pings only once the loop runs, so READY=1 and STATUS= come first.
         heartbeat.beat()
 
+        var busyRetries = 0
+        var stateIsStale = false
         while !stopping.isSet {
-            heartbeat.beat()
-            let timeout = nextTimeout()
-            let box = UncheckedBox(watcher)
-            let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
-            if stopping.isSet { break }
-            if changes.rescanNeeded || watcher.watchFailure != nil {
-                logger.notice("rescanning the inbox (event queue overflow or watch limit)")
-                try reconcile(watcher.scan())
-            } else if !changes.changed.isEmpty {
-                try noteChanges(changes.changed)
+            do {
+                if stateIsStale {
+                    try resynchronise(with: watcher)
+                    stateIsStale = false
+                }
+                try await turn(watcher)
+                busyRetries = 0
+            } catch let error as AuditError where error.isBusy {
+                // Another process (a backup, an operator's sqlite3) holds the database's write lock. The
+                // service waits for it instead of exiting; what the interrupted step left half-done in
+                // memory is rebuilt afterwards from the database and the inbox, as a restart would.
+                busyRetries += 1
+                let delay = min(30, 1 << min(busyRetries - 1, 5))
+                logger.warning("the audit database is locked by another process; retrying in \(delay) s (attempt \(busyRetries))")
+                stateIsStale = true
+                await pause(seconds: delay)
             }
-            let now = Self.now()
-            if now - lastDatabasePoll >= 1 {
-                lastDatabasePoll = now
-                try importDroppedSheets()
-                try pollDatabase()
-            }
-            try promoteSettled()
-            if !queue.isEmpty {
-                try await processNext()
-            }
-            publishStatus()
         }
         logger.info("stopped")
+    }
+
+    /// One turn of the loop: take in the inbox's changes, then move every job that can move.
+    func turn(_ watcher: InboxWatcher) async throws {
+        heartbeat.beat()
+        let timeout = nextTimeout()
+        let box = UncheckedBox(watcher)
+        let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
+        if stopping.isSet { return }
+        if changes.rescanNeeded || watcher.watchFailure != nil {
+            logger.notice("rescanning the inbox (event queue overflow or watch limit)")
+            try reconcile(watcher.scan())
+        } else if !changes.changed.isEmpty {
+            try noteChanges(changes.changed)
+        }
+        let now = Self.now()
+        if now - lastDatabasePoll >= 1 {
+            lastDatabasePoll = now
+            try importDroppedSheets()
+            try pollDatabase()
+        }
+        try promoteSettled()
+        if !queue.isEmpty {
+            try await processNext()
+        }
+        publishStatus()
+    }
+
+    /// After a database error left a step half-done: forget the in-memory job states and take them
+    /// again from the database (Recovery settles jobs caught in processing or delivery) and a scan.
+    func resynchronise(with watcher: InboxWatcher) throws {
+        try Recovery(configuration: configuration, store: store, logger: logger, occasion: "a database lock").run()
+        tracked = [:]
+        queue = []
+        reportedNonFolders = []
+        lastMappingImport = try store.latestMappingImport()
+        try reconcile(watcher.scan())
+        logger.info("the audit database is usable again; resumed", metadata: ["folders": "\(tracked.count)"])
+    }
+
+    /// Sleeps up to `seconds`, waking early for shutdown; the watchdog keeps seeing a live loop.
+    func pause(seconds: Int) async {
+        for _ in 0..<(seconds * 10) where !stopping.isSet {
+            heartbeat.beat()
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Runs blocking work off the cooperative pool.
@@ -325,6 +368,8 @@ final class InboxService: Service, @unchecked Sendable {
                                                      sourceSheet: sheet.sourceName)
                 try file(url, into: "imported", as: stamp + "-" + name)
                 logger.info("mapping sheet imported", metadata: ["rows": "\(count)"])
+            } catch let error as AuditError where error.isBusy {
+                throw error  // the sheet stays where it is and is imported once the lock is gone
             } catch {
                 try file(url, into: "rejected", as: stamp + "-" + name)
                 let note = folder.appendingPathComponent("rejected/\(stamp)-\(name).reason.txt")
@@ -447,6 +492,8 @@ final class InboxService: Service, @unchecked Sendable {
             do {
                 try InputDisposal(configuration: configuration, store: store).dispose(job: result.jobID, folder: name,
                                                                                         quarantinedFiles: result.quarantined > 0)
+            } catch where error.isBusy {
+                throw error  // the loop waits; Recovery disposes of the input once the lock is gone
             } catch {
                 logger.error("\(error.reason)")
             }
@@ -455,6 +502,8 @@ final class InboxService: Service, @unchecked Sendable {
             tracked.removeValue(forKey: name)
             do {
                 try InputDisposal(configuration: configuration, store: store).quarantine(job: result.jobID, folder: name)
+            } catch where error.isBusy {
+                throw error
             } catch {
                 logger.error("\(error.reason)")
             }

@@ -8,6 +8,8 @@ struct Recovery {
     let configuration: ServiceConfiguration
     let store: AuditStore
     let logger: Logger
+    /// What interrupted the jobs, for the reasons and the log.
+    var occasion = "a restart"
 
     func run() throws {
         let fm = FileManager.default
@@ -17,11 +19,11 @@ struct Recovery {
                fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
                !fm.fileExists(atPath: staging.appendingPathComponent((output as NSString).lastPathComponent).path) {
                 // The rename happened before the crash; only its record is missing.
-                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before a restart")
-                logger.info("job \(job.id): delivery had completed before the restart")
+                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before \(occasion)")
+                logger.info("job \(job.id): delivery had completed before \(occasion)")
             } else {
                 try? fm.removeItem(at: staging)
-                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after a restart")
+                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after \(occasion)")
                 logger.info("job \(job.id): interrupted; it is redone")
             }
         }
@@ -30,7 +32,7 @@ struct Recovery {
         for job in try store.jobs(in: [.delivered, .quarantined]) where job.inputDisposition == nil {
             let source = configuration.inbox.appendingPathComponent(job.folder)
             guard RawName.lstat(source.path) != nil, job.source == source.path else {
-                try store.recordInputDisposition(job: job.id, "not in the inbox at restart")
+                try store.recordInputDisposition(job: job.id, "not in the inbox at \(occasion)")
                 continue
             }
             do {
@@ -39,6 +41,8 @@ struct Recovery {
                 } else {
                     try disposal.quarantine(job: job.id, folder: job.folder)
                 }
+            } catch where error.isBusy {
+                throw error
             } catch {
                 logger.error("\(error.reason)")
             }
