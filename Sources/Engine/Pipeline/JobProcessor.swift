@@ -309,7 +309,10 @@ public struct JobProcessor: Sendable {
         let relativeOutput = id + "/" + staged.studyName
         let staging = stagingFolder(job: staged.job)
         defer { try? FileManager.default.removeItem(at: staging) }
+        // Where nothing is delivered, staging goes before the verdict is recorded, so whoever sees
+        // the verdict (an operator, a test) never sees leftovers.
         if FileManager.default.fileExists(atPath: destination.path) {
+            try? FileManager.default.removeItem(at: staging)
             return try finish(staged.job, staged.folder, .held,
                               "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
                               records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
@@ -327,6 +330,7 @@ public struct JobProcessor: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
+            try? FileManager.default.removeItem(at: staging)
             return try finish(staged.job, staged.folder, .failed, "delivery failed: \(InputDisposal.reason(error))",
                               records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
         }
