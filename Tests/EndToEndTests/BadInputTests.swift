@@ -1109,7 +1109,11 @@ final class BadInputTests: XCTestCase {
         chmod(tree.outbox.path, 0o755)
         let retry = try runCTDeid(["retry", job.id, "--database", tree.database])
         XCTAssertEqual(retry.status, 0, retry.stderr)
-        pollUntil("delivery after the retry", timeout: 60) { latestJob(tree, folder)?.state == "delivered" }
+        // Delivered is committed before the input moves to done/: wait for both.
+        pollUntil("delivery after the retry", timeout: 60) {
+            latestJob(tree, folder)?.state == "delivered"
+                && tree.count("SELECT count(*) FROM jobs WHERE id = ? AND input_disposition IS NOT NULL", [job.id]) == 1
+        }
         XCTAssertEqual(regularFiles(under: tree.outbox.appendingPathComponent("OWN-40")).count, 5)
         XCTAssertTrue(FileManager.default.fileExists(atPath: tree.done.appendingPathComponent(folder).path))
         XCTAssertEqual(daemon.terminate()?.status, 0)
