@@ -780,7 +780,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testDuplicateSOPInstanceUIDs() throws {
-        try knownBug("three different slices sharing one SOPInstanceUID are delivered as three objects with one (remapped) UID; nothing detects it (JobProcessor.stage)")
         let c = try catalogue()
         let rows = jobs(c, "duplicate-sop-instance-uid")
         XCTAssertEqual(rows.count, 1)
@@ -836,7 +835,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFileNamesThatAreNotUTF8() throws {
-        try knownBug("files whose names are not UTF-8 are recorded as ignored, 'cannot stat: No such file or directory', and the study is delivered without them (PatientFolder.walk lists names with FileManager, which replaces invalid bytes by U+FFFD, then lstat()s the altered name)")
         let c = try catalogue()
         guard let job = assertJob(c, "file-name-invalid-utf8", state: "delivered", reason: nil) else { return }
         // Output names are neutral, so such files are processed like any other.
@@ -853,9 +851,9 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFolderNameThatIsNotUTF8IsRecordedAndKept() throws {
-        try knownBug("a patient folder whose name is not UTF-8 is never recorded: no job, no event, no log line; it sits in the inbox forever (InboxWatcher decodes names with String(decoding:)/String(cString:), which replace invalid bytes, and InboxService.noteChanges' lstat of the altered name fails, so it calls folderRemoved)")
         let c = try catalogue()
-        guard let job = assertJob(c, "folder-name-invalid-utf8", state: "held", reason: nil) else {
+        // Held, as no sheet can name it: the reason says so (assertJob with reason nil would demand none).
+        guard let job = assertJob(c, "folder-name-invalid-utf8", state: "held", reason: "no-mapping: the folder name is not valid UTF-8") else {
             return assertInputKept(c, "folder-name-invalid-utf8", job: nil)
         }
         XCTAssertFalse((job.reason ?? "").isEmpty)
@@ -897,7 +895,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testTopLevelNonFoldersAreReported() throws {
-        try knownBug("a symlink, FIFO or file dropped directly into the running inbox is silently dropped from tracking: no job, no event, no log line (InboxService.noteChanges calls folderRemoved for a name it never tracked); only the start-up scan logs 'ignoring N entries'")
         let c = try catalogue()
         // Phase one only: later, phase three's rescans log them as a side effect.
         XCTAssertTrue(c.logAfterPhaseOne.contains("not folders"), "the service should say it ignores top-level entries that are not folders")
@@ -957,7 +954,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testUnreadableSubfolderAndPatientFolderAreFailedOnceWithTheCause() throws {
-        try knownBug("an unreadable subfolder or patient folder is failed with 'the folder was removed from the inbox before it was delivered' although it is still there (InboxService.processNext maps every PatientFolder error to folderRemoved), then re-discovered by the rescan that the failed inotify watch triggers on every loop turn: failed -> settling -> queued -> failed twice a second, forever, each step an append-only event row, and two log lines per turn")
         let c = try catalogue()
         for key in ["unreadable-subfolder", "unreadable-folder"] {
             guard let job = assertJob(c, key, state: "failed", reason: "Permission denied") else { continue }
@@ -1026,7 +1022,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testFolderRemovedDuringTheFirstPassIsFailedAsRemoved() throws {
-        try knownBug("a folder removed (rm -rf) during the first, inspection pass ends 'quarantined: every file was quarantined', its vanished files recorded as 'unreadable: ... No such file or directory' and 'cannot-deface: pixel data cannot be decoded (No such file or directory)', and whatever rm had not yet deleted is moved to quarantine/job-N/, or the disposition records 'left in the inbox: No such file or directory' (JobProcessor.stage never re-checks that the folder still exists; only the staged path compares signatures)")
         let c = try catalogue()
         guard let job = assertJob(c, "removed-during-first-pass", state: "failed", reason: "removed") else { return }
         XCTAssertEqual(c.tree.count("SELECT count(*) FROM files WHERE job_id = ? AND outcome = 'quarantined'", [String(job.id)]), 0)
@@ -1114,7 +1109,11 @@ final class BadInputTests: XCTestCase {
         chmod(tree.outbox.path, 0o755)
         let retry = try runCTDeid(["retry", job.id, "--database", tree.database])
         XCTAssertEqual(retry.status, 0, retry.stderr)
-        pollUntil("delivery after the retry", timeout: 60) { latestJob(tree, folder)?.state == "delivered" }
+        // Delivered is committed before the input moves to done/: wait for both.
+        pollUntil("delivery after the retry", timeout: 60) {
+            latestJob(tree, folder)?.state == "delivered"
+                && tree.count("SELECT count(*) FROM jobs WHERE id = ? AND input_disposition IS NOT NULL", [job.id]) == 1
+        }
         XCTAssertEqual(regularFiles(under: tree.outbox.appendingPathComponent("OWN-40")).count, 5)
         XCTAssertTrue(FileManager.default.fileExists(atPath: tree.done.appendingPathComponent(folder).path))
         XCTAssertEqual(daemon.terminate()?.status, 0)
@@ -1288,7 +1287,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testDatabaseWriteLockedAtStartTheServiceWaitsInsteadOfExiting() throws {
-        try knownBug("with another process holding a write transaction when the service starts (reads still work in WAL mode), the service reports ready; when a folder arrives it exits 1 after GRDB's 10 s busy timeout: 'ctdeid: audit database ...: SQLite error 5: database is locked - while executing BEGIN IMMEDIATE TRANSACTION' (any AuditError thrown in InboxService.loop ends the process; ServeCommand exits 1)")
         let (tree, patient) = try ownTree(patient: 43, slices: 3)
         let lock = try DatabaseLock(tree.database, exclusive: false)
         defer { lock.release() }

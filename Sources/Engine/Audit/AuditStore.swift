@@ -36,7 +36,20 @@ public struct FileRecord: Sendable {
 
 public struct AuditError: Error, Sendable, CustomStringConvertible {
     public let reason: String
+    /// Another process holds the lock the statement needed (SQLITE_BUSY or SQLITE_LOCKED after the busy
+    /// timeout): transient, worth retrying, unlike a damaged or unwritable database.
+    public var isBusy = false
     public var description: String { reason }
+}
+
+extension AuditError {
+    /// An error of GRDB or SQLite, with the database path for context.
+    init(_ error: Error, path: String, context: String = "audit database") {
+        reason = "\(context) \(path): \(error)"
+        if let error = error as? DatabaseError {
+            isBusy = error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        }
+    }
 }
 
 /// The audit database: the re-identification key and the record of every job, file and
@@ -76,7 +89,7 @@ public final class AuditStore: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
-            throw AuditError(reason: "cannot open the audit database \(path): \(error)")
+            throw AuditError(error, path: path, context: "cannot open the audit database")
         }
     }
 
@@ -441,7 +454,7 @@ public final class AuditStore: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
-            throw AuditError(reason: "audit database \(path): \(error)")
+            throw AuditError(error, path: path)
         }
     }
 
@@ -449,7 +462,7 @@ public final class AuditStore: Sendable {
         do {
             return try queue.read(body)
         } catch {
-            throw AuditError(reason: "audit database \(path): \(error)")
+            throw AuditError(error, path: path)
         }
     }
 }

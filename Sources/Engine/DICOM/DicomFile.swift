@@ -43,9 +43,10 @@ public final class DicomFile {
     fileprivate let handle: OpaquePointer
 
     /// Values longer than `lazyThreshold` bytes stay on disk until saved (0 loads everything).
+    /// `path` is in RawName's text form: input names need not be UTF-8.
     public init(path: String, lazyThreshold: UInt32 = 4096) throws(DicomError) {
         var buffer = [CChar](repeating: 0, count: 512)
-        guard let handle = ctd_load(path, lazyThreshold, &buffer, buffer.count) else {
+        guard let handle = ctd_load(RawName.systemPath(path), lazyThreshold, &buffer, buffer.count) else {
             throw DicomError(reason: String(cBuffer: buffer))
         }
         self.handle = handle

@@ -18,10 +18,11 @@ public final class InputFile {
     /// Files above this size take DCMTK's streaming path (values stay on disk until written).
     public static let maximumInMemory = 512 << 20
 
-    /// Opens and reads the file. Throws with the errno text (e.g. "Permission denied").
+    /// Opens and reads the file. Throws with the errno text (e.g. "Permission denied"). `path` is in
+    /// RawName's text form: input names need not be UTF-8.
     public init(path: String) throws(DicomError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(RawName.systemPath(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DicomError(reason: String(cString: strerror(errno))) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {

@@ -114,10 +114,10 @@ public struct BatchRun: Sendable {
         var folders: [PatientFolder] = []
         var loose = 0
         do {
-            for name in try FileManager.default.contentsOfDirectory(atPath: c.input.path).sorted() where !name.hasPrefix(".") {
+            // Listed as bytes (RawName): a folder whose name is not UTF-8 is still a job.
+            for name in try RawName.list(c.input.path).get().sorted() where !name.hasPrefix(".") {
                 let url = c.input.appendingPathComponent(name)
-                var info = stat()
-                guard lstat(url.path, &info) == 0 else { continue }
+                guard let info = RawName.lstat(url.path) else { continue }
                 if info.st_mode & S_IFMT == S_IFDIR {
                     folders.append(try PatientFolder(url: url, keepNames: c.keepNames))
                 } else {
@@ -127,7 +127,7 @@ public struct BatchRun: Sendable {
         } catch let error as PipelineError {
             throw ConfigurationError(error.reason)
         } catch {
-            throw ConfigurationError("--input \(c.input.path): cannot list: \(error.localizedDescription)")
+            throw ConfigurationError("--input \(c.input.path): cannot list: \(InputDisposal.reason(error))")
         }
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers

@@ -39,6 +39,9 @@ public enum StageOutcome: Sendable {
     case finished(JobResult)
     /// Stopped for shutdown: staging removed, the job stays `processing` and is redone on restart.
     case interrupted
+    /// The folder changed or vanished while its files were read, so what they seemed to be (unreadable,
+    /// say) is not to be believed: nothing recorded, staging removed; the caller looks at the folder again.
+    case changed
 }
 
 /// Turns one patient folder into one delivered study: every file de-identified in parallel
@@ -83,6 +86,7 @@ public struct JobProcessor: Sendable {
         case .finished(let result): return result
         case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
                                             quarantined: 0, ignored: 0, outputPath: nil, quarantineReasons: [:])
+        case .changed: return try finish(job, folder, .failed, "the folder changed while it was processed; run again")
         }
     }
 
@@ -90,7 +94,9 @@ public struct JobProcessor: Sendable {
     public func stage(_ folder: PatientFolder, job: Int64, force: Bool = false, progress: @Sendable () -> Void = {},
                       shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
         guard let id = try store.deidentificationID(forAccession: folder.name) else {
-            return .finished(try finish(job, folder, .held, "no-mapping: the folder name is not in any imported mapping sheet"))
+            let reason = RawName.isUTF8(folder.name) ? "no-mapping: the folder name is not in any imported mapping sheet"
+                : "no-mapping: the folder name is not valid UTF-8 (recorded with \\xNN for its other bytes), so no mapping sheet holds it; rename the folder to its accession number"
+            return .finished(try finish(job, folder, .held, reason))
         }
         if folder.files.isEmpty {
             return .finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id))
@@ -122,6 +128,7 @@ public struct JobProcessor: Sendable {
                 try? FileManager.default.removeItem(at: staging)
                 return .interrupted
             }
+            if changedSinceListing(folder) { return .changed }
             if let held = try heldForMismatch(job, folder, inspections.map(\.record),
                                               patients: Set(inspections.compactMap(\.patient)).count, id: id) {
                 return .finished(held)
@@ -139,6 +146,11 @@ public struct JobProcessor: Sendable {
             return .interrupted
         }
         let records = works.map(\.record)
+        // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
+        if changedSinceListing(folder) {
+            try? FileManager.default.removeItem(at: staging)
+            return .changed
+        }
 
         // A file that could not be written (disk full, I/O error) says nothing about the input: the
         // job fails whole, nothing partial is delivered, and the input stays for a retry.
@@ -148,6 +160,10 @@ public struct JobProcessor: Sendable {
                                         records: withoutDelivery(records, reason: "not delivered: staging failed"), id: id))
         }
         if let held = try heldForMismatch(job, folder, records, patients: Set(works.compactMap(\.patient)).count, id: id) {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(held)
+        }
+        if let held = try heldForSharedInstanceUIDs(job, folder, works, id: id) {
             try? FileManager.default.removeItem(at: staging)
             return .finished(held)
         }
@@ -211,6 +227,37 @@ public struct JobProcessor: Sendable {
         return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
     }
 
+    /// Held when different files carry one SOPInstanceUID: downstream they would be one object (an
+    /// archive keeps one, drops the others), so the study would arrive silently incomplete. The UIDs
+    /// are never written into the reason, only counts.
+    func heldForSharedInstanceUIDs(_ job: Int64, _ folder: PatientFolder, _ works: [FileWork],
+                                   id: String) throws(AuditError) -> JobResult? {
+        var holders: [String: [Int]] = [:]
+        for (index, work) in works.enumerated() where work.record.outcome == .delivered {
+            if let uid = work.sopInstanceUID, !uid.isEmpty { holders[uid, default: []].append(index) }
+        }
+        let shared = holders.values.filter { $0.count > 1 }
+        guard !shared.isEmpty else { return nil }
+        let files = shared.reduce(0) { $0 + $1.count }
+        let copies = shared.filter { Set($0.map { works[$0].record.inputSHA256 ?? "" }).count == 1 }.count
+        var records = withoutDelivery(works.map(\.record), reason: "job held before delivery")
+        for group in shared {
+            for index in group {
+                records[index].reason = "sop-instance-uid-conflict: its SOPInstanceUID is also in \(group.count - 1) other file(s)"
+            }
+        }
+        let contents = copies == 0 ? "different contents" : copies == shared.count ? "byte-identical copies"
+            : "\(copies) of the groups byte-identical copies"
+        let reason = "sop-instance-uid-conflict: duplicate SOPInstanceUIDs, \(files) files sharing \(shared.count) UID(s) "
+            + "(\(contents)); downstream they would be one object. Remove the extra files and the folder is processed again"
+        return try finish(job, folder, .held, reason, records: records, id: id)
+    }
+
+    /// True when the folder is gone or no longer looks as it did when it was listed.
+    func changedSinceListing(_ folder: PatientFolder) -> Bool {
+        (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
+    }
+
     /// Groups the job's CT files by series and defaces each head series; records every series.
     func facePlan(job: Int64, folder: PatientFolder, inspections: [FileInspection], defacing: SeriesDefacing) throws(AuditError) -> FacePlan {
         var plan = FacePlan()
@@ -262,10 +309,10 @@ public struct JobProcessor: Sendable {
         let relativeOutput = id + "/" + staged.studyName
         let staging = stagingFolder(job: staged.job)
         defer { try? FileManager.default.removeItem(at: staging) }
-        // Emptied before a failure is recorded: whoever sees the state sees staging clean.
-        func discardStaging() { try? FileManager.default.removeItem(at: staging) }
+        // Where nothing is delivered, staging goes before the verdict is recorded, so whoever sees
+        // the verdict (an operator, a test) never sees leftovers.
         if FileManager.default.fileExists(atPath: destination.path) {
-            discardStaging()
+            try? FileManager.default.removeItem(at: staging)
             return try finish(staged.job, staged.folder, .held,
                               "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
                               records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
@@ -283,7 +330,7 @@ public struct JobProcessor: Sendable {
         } catch let error as AuditError {
             throw error
         } catch {
-            discardStaging()
+            try? FileManager.default.removeItem(at: staging)
             return try finish(staged.job, staged.folder, .failed, "delivery failed: \(InputDisposal.reason(error))",
                               records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
         }
@@ -361,6 +408,8 @@ struct FileWork: Sendable {
     var patient: String?
     /// Set when the output could not be written: a fault of the disk, not of the input.
     var stagingFailure: String?
+    /// The input's own SOPInstanceUID, to find different files that share one.
+    var sopInstanceUID: String?
 
     static func patientKey(_ dataset: DicomItem) -> String? {
         guard let id = dataset.string(.patientID), !id.isEmpty else { return nil }
@@ -471,6 +520,7 @@ struct FileWork: Sendable {
         case nil:
             break
         }
+        let instance = file.dataset.string(.sopInstanceUID)
         deidentifier.apply(to: file, patient: patient, defaced: defaced)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
         do {
@@ -489,13 +539,14 @@ struct FileWork: Sendable {
         record.outputSHA256 = sha256(ofFile: output.path)
         var info = stat()
         if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
-        return FileWork(record: record, patient: owner)
+        return FileWork(record: record, patient: owner, sopInstanceUID: instance)
     }
 }
 
-/// SHA-256 of a file, read in 1 MiB blocks so memory stays flat for any file size.
+/// SHA-256 of a file, read in 1 MiB blocks so memory stays flat for any file size. `path` is in
+/// RawName's text form.
 func sha256(ofFile path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(RawName.systemPath(path), O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var hasher = SHA256()

@@ -45,15 +45,17 @@ public struct PatientFolder: Sendable {
         self.signature = signature
     }
 
+    /// Names are listed as bytes (readdir) and carried in RawName's text form, so a name that is not
+    /// UTF-8 still names its file; paths are in that form too (`folder.url.path + "/" + relativePath`).
     private static func walk(_ path: String, relative: String, output: String, keepNames: Bool,
                              files: inout [PlannedFile], ignored: inout [IgnoredEntry],
                              signature: inout Signature) throws(PipelineError) {
         let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-        } catch {
+        switch RawName.list(path) {
+        case .success(let listed): names = listed.sorted()
+        case .failure(let error):
             // No path in the message: folder names below the inbox name the patient.
-            throw PipelineError(reason: "cannot list a folder of the input: \(InputDisposal.reason(error))")
+            throw PipelineError(reason: "cannot list a folder of the input: \(String(cString: strerror(error.code.rawValue)))")
         }
         var directoryNumber = 0
         var fileNumber = 0
@@ -64,8 +66,7 @@ public struct PatientFolder: Sendable {
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "hidden or partial file"))
                 continue
             }
-            var info = stat()
-            guard lstat(full, &info) == 0 else {
+            guard let info = RawName.lstat(full) else {
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }
@@ -76,12 +77,12 @@ public struct PatientFolder: Sendable {
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 directoryNumber += 1
-                let out = keepNames ? name : String(format: "D%03d", directoryNumber)
+                let out = keepNames ? RawName.writable(name) : String(format: "D%03d", directoryNumber)
                 try walk(full, relative: rel, output: output.isEmpty ? out : output + "/" + out, keepNames: keepNames,
                          files: &files, ignored: &ignored, signature: &signature)
             case S_IFREG:
                 fileNumber += 1
-                let out = keepNames ? name : String(format: "IM%05d.dcm", fileNumber)
+                let out = keepNames ? RawName.writable(name) : String(format: "IM%05d.dcm", fileNumber)
                 files.append(PlannedFile(relativePath: rel, outputPath: output.isEmpty ? out : output + "/" + out,
                                          size: Int64(info.st_size)))
             case S_IFLNK:

@@ -60,7 +60,7 @@ public struct Server: Sendable {
         } catch let error as AuditError {
             // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
             // systemd restarts the service; anything else about the database is configuration.
-            if error.reason.contains("database is locked") || error.reason.contains("database is busy") { throw error }
+            if error.isBusy { throw error }
             throw ConfigurationError(error.reason)
         } catch let error as SiteSecretError {
             throw ConfigurationError(error.reason)
@@ -123,8 +123,11 @@ final class InboxService: Service, @unchecked Sendable {
         var lastChange: Double
         var reason: String?
     }
+    /// Keyed by folder name in RawName's text form (names need not be UTF-8).
     var tracked: [String: Tracked] = [:]
     var queue: [String] = []
+    /// Top-level entries that are not folders, already reported (logged once, not on every event).
+    var reportedNonFolders: Set<String> = []
     var lastMappingImport: Int64 = 0
     var lastDatabasePoll = 0.0
     var delivered = 0
@@ -176,31 +179,74 @@ final class InboxService: Service, @unchecked Sendable {
         // The watchdog pings only once the loop runs, so READY=1 and STATUS= come first.
         heartbeat.beat()
 
+        var busyRetries = 0
+        var stateIsStale = false
         while !stopping.isSet {
-            heartbeat.beat()
-            let timeout = nextTimeout()
-            let box = UncheckedBox(watcher)
-            let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
-            if stopping.isSet { break }
-            if changes.rescanNeeded || watcher.watchFailure != nil {
-                logger.notice("rescanning the inbox (event queue overflow or watch limit)")
-                try reconcile(watcher.scan())
-            } else if !changes.changed.isEmpty {
-                try noteChanges(changes.changed)
+            do {
+                if stateIsStale {
+                    try resynchronise(with: watcher)
+                    stateIsStale = false
+                }
+                try await turn(watcher)
+                busyRetries = 0
+            } catch let error as AuditError where error.isBusy {
+                // Another process (a backup, an operator's sqlite3) holds the database's write lock. The
+                // service waits for it instead of exiting; what the interrupted step left half-done in
+                // memory is rebuilt afterwards from the database and the inbox, as a restart would.
+                busyRetries += 1
+                let delay = min(30, 1 << min(busyRetries - 1, 5))
+                logger.warning("the audit database is locked by another process; retrying in \(delay) s (attempt \(busyRetries))")
+                stateIsStale = true
+                await pause(seconds: delay)
             }
-            let now = Self.now()
-            if now - lastDatabasePoll >= 1 {
-                lastDatabasePoll = now
-                try importDroppedSheets()
-                try pollDatabase()
-            }
-            try promoteSettled()
-            if !queue.isEmpty {
-                try await processNext()
-            }
-            publishStatus()
         }
         logger.info("stopped")
+    }
+
+    /// One turn of the loop: take in the inbox's changes, then move every job that can move.
+    func turn(_ watcher: InboxWatcher) async throws {
+        heartbeat.beat()
+        let timeout = nextTimeout()
+        let box = UncheckedBox(watcher)
+        let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
+        if stopping.isSet { return }
+        if changes.rescanNeeded || watcher.watchFailure != nil {
+            logger.notice("rescanning the inbox (event queue overflow or watch limit)")
+            try reconcile(watcher.scan())
+        } else if !changes.changed.isEmpty {
+            try noteChanges(changes.changed)
+        }
+        let now = Self.now()
+        if now - lastDatabasePoll >= 1 {
+            lastDatabasePoll = now
+            try importDroppedSheets()
+            try pollDatabase()
+        }
+        try promoteSettled()
+        if !queue.isEmpty {
+            try await processNext()
+        }
+        publishStatus()
+    }
+
+    /// After a database error left a step half-done: forget the in-memory job states and take them
+    /// again from the database (Recovery settles jobs caught in processing or delivery) and a scan.
+    func resynchronise(with watcher: InboxWatcher) throws {
+        try Recovery(configuration: configuration, store: store, logger: logger, occasion: "a database lock").run()
+        tracked = [:]
+        queue = []
+        reportedNonFolders = []
+        lastMappingImport = try store.latestMappingImport()
+        try reconcile(watcher.scan())
+        logger.info("the audit database is usable again; resumed", metadata: ["folders": "\(tracked.count)"])
+    }
+
+    /// Sleeps up to `seconds`, waking early for shutdown; the watchdog keeps seeing a live loop.
+    func pause(seconds: Int) async {
+        for _ in 0..<(seconds * 10) where !stopping.isSet {
+            heartbeat.beat()
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Runs blocking work off the cooperative pool.
@@ -225,23 +271,25 @@ final class InboxService: Service, @unchecked Sendable {
 
     func reconcile(_ entries: [InboxEntry]) throws {
         let present = Set(entries.filter(\.isDirectory).map(\.name))
-        let loose = entries.count - present.count
-        if loose > 0 {
-            logger.warning("ignoring \(loose) entr\(loose == 1 ? "y" : "ies") directly in the inbox that are not folders (only folders are jobs)")
-        }
+        let loose = entries.filter { !$0.isDirectory }.map(\.name)
+        reportedNonFolders.formIntersection(loose)
+        reportNonFolders(loose)
         for name in tracked.keys where !present.contains(name) { try folderRemoved(name) }
         try noteChanges(present.filter { tracked[$0] == nil })
     }
 
     func noteChanges(_ names: Set<String>) throws {
         let now = Self.now()
+        var notFolders: [String] = []
         for name in names.sorted() {
-            var info = stat()
             let path = configuration.inbox.appendingPathComponent(name).path
-            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            let info = RawName.lstat(path)
+            guard let info, info.st_mode & S_IFMT == S_IFDIR else {
                 try folderRemoved(name)
+                if info != nil { notFolders.append(name) } else { reportedNonFolders.remove(name) }
                 continue
             }
+            reportedNonFolders.remove(name)
             if var entry = tracked[name] {
                 entry.lastChange = now
                 if entry.state != .settling {
@@ -262,6 +310,30 @@ final class InboxService: Service, @unchecked Sendable {
                 logger.info("job \(job): discovered, settling")
             }
         }
+        reportNonFolders(notFolders)
+    }
+
+    /// Symbolic links, FIFOs, sockets and files lying directly in the inbox are never jobs (a link is
+    /// never followed out of the inbox). Each is logged once, by kind and count: its name may be an
+    /// accession number.
+    func reportNonFolders(_ names: [String]) {
+        var kinds: [String: Int] = [:]
+        for name in names where reportedNonFolders.insert(name).inserted {
+            let path = configuration.inbox.appendingPathComponent(name).path
+            let kind = switch (RawName.lstat(path)?.st_mode ?? 0) & S_IFMT {
+            case S_IFLNK: "symbolic link"
+            case S_IFREG: "file"
+            case S_IFIFO: "FIFO"
+            case S_IFSOCK: "socket"
+            case S_IFCHR, S_IFBLK: "device"
+            default: "other entry"
+            }
+            kinds[kind, default: 0] += 1
+        }
+        let count = kinds.values.reduce(0, +)
+        guard count > 0 else { return }
+        let detail = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        logger.warning("ignoring \(count) entr\(count == 1 ? "y" : "ies") directly in the inbox (\(detail)): entries that are not folders are never jobs")
     }
 
     func folderRemoved(_ name: String) throws {
@@ -296,6 +368,8 @@ final class InboxService: Service, @unchecked Sendable {
                                                      sourceSheet: sheet.sourceName)
                 try file(url, into: "imported", as: stamp + "-" + name)
                 logger.info("mapping sheet imported", metadata: ["rows": "\(count)"])
+            } catch let error as AuditError where error.isBusy {
+                throw error  // the sheet stays where it is and is imported once the lock is gone
             } catch {
                 try file(url, into: "rejected", as: stamp + "-" + name)
                 let note = folder.appendingPathComponent("rejected/\(stamp)-\(name).reason.txt")
@@ -350,7 +424,14 @@ final class InboxService: Service, @unchecked Sendable {
         do {
             before = try PatientFolder(url: url, keepNames: configuration.keepNames)
         } catch {
-            try folderRemoved(name)
+            guard isFolderInInbox(name) else { return try folderRemoved(name) }
+            // Still there but unreadable (permissions): failed once with the cause. The chmod that
+            // fixes it is an event on the folder, which then settles and is processed again.
+            let reason = error.reason + " (processed again once the folder changes, e.g. its permissions)"
+            try store.transition(job: entry.job, to: .failed, reason: reason)
+            tracked[name]?.state = .failed
+            tracked[name]?.reason = reason
+            logger.warning("job \(entry.job): failed (\(reason))")
             return
         }
         let force = try store.job(entry.job)?.force ?? false
@@ -370,21 +451,33 @@ final class InboxService: Service, @unchecked Sendable {
             logger.info("job \(job): interrupted by shutdown; it is redone on the next start")
         case .finished(let result):
             try settle(name, result)
+        case .changed:
+            try folderChangedWhileProcessed(name, job: job)
         case .staged(let staged):
             // Anything that changed while we worked means the copy was not complete: start over.
             let after = try? PatientFolder(url: url, keepNames: configuration.keepNames)
             if after?.signature != before.signature {
                 try? FileManager.default.removeItem(at: processor.stagingFolder(job: job))
-                try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
-                tracked[name]?.state = .settling
-                tracked[name]?.lastChange = Self.now()
-                return
+                return try folderChangedWhileProcessed(name, job: job)
             }
             let result = try await Self.offload { () -> Result<JobResult, AuditError> in
                 Result { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
             }.get()
             try settle(name, result)
         }
+    }
+
+    /// The folder changed or vanished under the job (nothing was recorded): gone, the job fails as
+    /// removed; still there, it settles again, as its copy was not complete.
+    func folderChangedWhileProcessed(_ name: String, job: Int64) throws {
+        guard isFolderInInbox(name) else { return try folderRemoved(name) }
+        try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
+        tracked[name]?.state = .settling
+        tracked[name]?.lastChange = Self.now()
+    }
+
+    func isFolderInInbox(_ name: String) -> Bool {
+        (RawName.lstat(configuration.inbox.appendingPathComponent(name).path)?.st_mode ?? 0) & S_IFMT == S_IFDIR
     }
 
     /// After a job ends: the input is moved or deleted once its delivery is committed.
@@ -399,6 +492,8 @@ final class InboxService: Service, @unchecked Sendable {
             do {
                 try InputDisposal(configuration: configuration, store: store).dispose(job: result.jobID, folder: name,
                                                                                         quarantinedFiles: result.quarantined > 0)
+            } catch where error.isBusy {
+                throw error  // the loop waits; Recovery disposes of the input once the lock is gone
             } catch {
                 logger.error("\(error.reason)")
             }
@@ -407,6 +502,8 @@ final class InboxService: Service, @unchecked Sendable {
             tracked.removeValue(forKey: name)
             do {
                 try InputDisposal(configuration: configuration, store: store).quarantine(job: result.jobID, folder: name)
+            } catch where error.isBusy {
+                throw error
             } catch {
                 logger.error("\(error.reason)")
             }

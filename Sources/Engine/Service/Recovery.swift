@@ -8,6 +8,8 @@ struct Recovery {
     let configuration: ServiceConfiguration
     let store: AuditStore
     let logger: Logger
+    /// What interrupted the jobs, for the reasons and the log.
+    var occasion = "a restart"
 
     func run() throws {
         let fm = FileManager.default
@@ -17,11 +19,11 @@ struct Recovery {
                fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
                !fm.fileExists(atPath: staging.appendingPathComponent((output as NSString).lastPathComponent).path) {
                 // The rename happened before the crash; only its record is missing.
-                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before a restart")
-                logger.info("job \(job.id): delivery had completed before the restart")
+                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before \(occasion)")
+                logger.info("job \(job.id): delivery had completed before \(occasion)")
             } else {
                 try? fm.removeItem(at: staging)
-                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after a restart")
+                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after \(occasion)")
                 logger.info("job \(job.id): interrupted; it is redone")
             }
         }
@@ -29,8 +31,8 @@ struct Recovery {
         let disposal = InputDisposal(configuration: configuration, store: store)
         for job in try store.jobs(in: [.delivered, .quarantined]) where job.inputDisposition == nil {
             let source = configuration.inbox.appendingPathComponent(job.folder)
-            guard fm.fileExists(atPath: source.path), job.source == source.path else {
-                try store.recordInputDisposition(job: job.id, "not in the inbox at restart")
+            guard RawName.lstat(source.path) != nil, job.source == source.path else {
+                try store.recordInputDisposition(job: job.id, "not in the inbox at \(occasion)")
                 continue
             }
             do {
@@ -39,6 +41,8 @@ struct Recovery {
                 } else {
                     try disposal.quarantine(job: job.id, folder: job.folder)
                 }
+            } catch where error.isBusy {
+                throw error
             } catch {
                 logger.error("\(error.reason)")
             }
@@ -68,7 +72,7 @@ struct InputDisposal {
                 try move(source, to: target)
                 try store.recordInputDisposition(job: job, "moved to done/\(target.lastPathComponent)")
             case .delete:
-                try FileManager.default.removeItem(at: source)
+                try delete(source, job: job)
                 try store.recordInputDisposition(job: job, "deleted")
             }
         } catch let error as AuditError {
@@ -96,10 +100,22 @@ struct InputDisposal {
     }
 
     /// rename(2), reporting errno only: Foundation's messages carry the path, which names the patient.
+    /// Paths are in RawName's text form: the input keeps its name, UTF-8 or not.
     private func move(_ source: URL, to target: URL) throws(PipelineError) {
-        if rename(source.path, target.path) != 0 {
+        if rename(RawName.systemPath(source.path), RawName.systemPath(target.path)) != 0 {
             throw PipelineError(reason: String(cString: strerror(errno)))
         }
+    }
+
+    /// Foundation cannot name a folder that is not UTF-8: it is first renamed to a hidden name of the
+    /// job (ignored by the watcher), then removed; names below it are handled as bytes by fts.
+    private func delete(_ source: URL, job: Int64) throws {
+        var doomed = source
+        if !RawName.isVerbatim(source.lastPathComponent) {
+            doomed = source.deletingLastPathComponent().appendingPathComponent(".ctdeid-deleting-job-\(job)")
+            try move(source, to: doomed)
+        }
+        try FileManager.default.removeItem(at: doomed)
     }
 
     /// An error's reason without paths.
@@ -121,21 +137,64 @@ struct InputDisposal {
         }
     }
 
+    /// Copies under quarantine/job-N/ with the input's own names (recorded in RawName's text form).
     private func copyQuarantinedFiles(job: Int64, folder: String) throws {
         let target = configuration.quarantine.appendingPathComponent("job-\(job)")
         for path in try store.quarantinedInputPaths(job: job) {
             let source = configuration.inbox.appendingPathComponent(path)
             let destination = target.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: destination.path) {
-                try FileManager.default.copyItem(at: source, to: destination)
+            try Self.makeFolders(destination.deletingLastPathComponent().path)
+            if RawName.lstat(destination.path) == nil {
+                try Self.copyFile(source.path, to: destination.path)
             }
+        }
+    }
+
+    /// mkdir -p on a text-form path (modes as Foundation gives them: 0777 less the umask).
+    static func makeFolders(_ path: String) throws(PipelineError) {
+        if path.isEmpty || path == "/" || RawName.lstat(path) != nil { return }
+        try makeFolders((path as NSString).deletingLastPathComponent)
+        if mkdir(RawName.systemPath(path), 0o777) != 0 && errno != EEXIST {
+            throw PipelineError(reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Copies a regular file between text-form paths, with the source's permission bits; never over an
+    /// existing file (O_EXCL), and a copy that fails half-way is removed.
+    static func copyFile(_ source: String, to destination: String) throws(PipelineError) {
+        func failure() -> PipelineError { PipelineError(reason: String(cString: strerror(errno))) }
+        let input = open(RawName.systemPath(source), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard input >= 0 else { throw failure() }
+        defer { close(input) }
+        var info = stat()
+        guard fstat(input, &info) == 0 else { throw failure() }
+        let output = open(RawName.systemPath(destination), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, info.st_mode & 0o777)
+        guard output >= 0 else { throw failure() }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var error: PipelineError?
+        copying: while true {
+            let count = read(input, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { error = failure(); break }
+            if count == 0 { break }
+            var written = 0
+            while written < count {
+                let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                if step < 0 && errno == EINTR { continue }
+                if step < 0 { error = failure(); break copying }
+                written += step
+            }
+        }
+        if close(output) != 0 && error == nil { error = failure() }
+        if let error {
+            unlink(RawName.systemPath(destination))
+            throw error
         }
     }
 
     /// done/<folder>, or done/<folder>.<job> when an earlier input of that name is already there.
     private func free(_ url: URL, job: Int64) -> URL {
-        FileManager.default.fileExists(atPath: url.path) ? url.deletingLastPathComponent()
+        RawName.lstat(url.path) != nil ? url.deletingLastPathComponent()
             .appendingPathComponent(url.lastPathComponent + ".\(job)") : url
     }
 }

@@ -64,6 +64,12 @@ public final class InboxWatcher {
     /// seen by scan(), so the caller should scan periodically.
     public private(set) var watchFailure: WatcherError?
 
+    /// Directories (relative paths) that cannot be watched because the service may not read them
+    /// (EACCES). Not a watch failure: nothing inside can be processed anyway, and the chmod that makes
+    /// one readable is an IN_ATTRIB on its parent's watch, which watches it then. Rescanning for
+    /// them would only spin.
+    public private(set) var unreadableDirectories: Set<String> = []
+
     public var fileDescriptor: Int32 { fd }
     public var watchCount: Int { paths.count }
 
@@ -144,7 +150,7 @@ public final class InboxWatcher {
             guard nameStart + length <= count else { break }
             let bytes = UnsafeRawBufferPointer(start: buffer + nameStart, count: length)
             let end = bytes.firstIndex(of: 0) ?? length
-            let name = String(decoding: bytes[..<end], as: UTF8.self)
+            let name = RawName.text(bytes[..<end])
             handle(wd: wd, mask: mask, name: name, into: &changes)
             offset = nameStart + length
         }
@@ -176,9 +182,10 @@ public final class InboxWatcher {
         let path = base.isEmpty ? name : base + "/" + name
         changes.changed.insert(topLevelName(of: path))
         guard isDirectory else { return }
-        if mask & (inCreate | inMovedTo) != 0 {
+        if mask & (inCreate | inMovedTo) != 0 || (mask & inAttrib != 0 && isUnreadable(path)) {
             // Watch it and everything already inside: files may have landed before the watch existed,
-            // and they belong to the top-level name just reported.
+            // and they belong to the top-level name just reported. A chmod may have made an
+            // unreadable directory (or what is below it) readable: try again.
             if !watchTree(from: path) { changes.rescanNeeded = true }
         } else if mask & inMovedFrom != 0 {
             // Its stored paths are stale (moved elsewhere in the inbox, or out of it): drop them; if it
@@ -196,6 +203,7 @@ public final class InboxWatcher {
         let previous = paths
         paths = [:]
         watchFailure = nil
+        unreadableDirectories = []
         var entries: [InboxEntry] = []
         _ = addWatch("")
         for child in listDirectory("") {
@@ -244,21 +252,26 @@ public final class InboxWatcher {
 
     // MARK: - Watches
 
-    private enum AddResult { case watched, gone, failed(WatcherError) }
+    private enum AddResult { case watched, gone, unreadable, failed(WatcherError) }
 
     private func addWatch(_ path: String) -> AddResult {
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
         // IN_MOVE_SELF only on the inbox: a subdirectory's move is reported by its parent.
         let mask = path.isEmpty ? directoryMask | inMoveSelf : directoryMask
-        let wd = inotify_add_watch(fd, full, mask)
+        let wd = inotify_add_watch(fd, RawName.systemPath(full), mask)
         if wd >= 0 {
             paths[wd] = path  // same inode -> same wd: this also refreshes a stale path
+            unreadableDirectories.remove(path)
             return .watched
         }
         let code = errno
         // A subdirectory vanished or replaced (e.g. by a symlink, refused by IN_DONT_FOLLOW|IN_ONLYDIR)
         // meanwhile is not an error; a missing inbox is.
         if !path.isEmpty && (code == ENOENT || code == ENOTDIR) { return .gone }
+        if !path.isEmpty && code == EACCES {
+            unreadableDirectories.insert(path)
+            return .unreadable
+        }
         let error = WatcherError(reason: "cannot watch \(full): \(errnoText(code))")
         watchFailure = error
         return .failed(error)
@@ -271,7 +284,7 @@ public final class InboxWatcher {
         while let directory = pending.popLast() {
             switch addWatch(directory) {
             case .watched: break
-            case .gone: continue
+            case .gone, .unreadable: continue
             case .failed: complete = false; continue
             }
             // Listed after the watch exists, so nothing created in between is missed.
@@ -287,8 +300,15 @@ public final class InboxWatcher {
         return complete
     }
 
+    /// `path` or a directory below it could not be watched for want of permission.
+    private func isUnreadable(_ path: String) -> Bool {
+        let prefix = path + "/"
+        return unreadableDirectories.contains { $0 == path || $0.hasPrefix(prefix) }
+    }
+
     private func unwatchTree(_ path: String) {
         let prefix = path + "/"
+        unreadableDirectories = unreadableDirectories.filter { $0 != path && !$0.hasPrefix(prefix) }
         for (wd, watched) in paths where watched == path || watched.hasPrefix(prefix) {
             inotify_rm_watch(fd, wd)
             paths[wd] = nil
@@ -315,13 +335,12 @@ public final class InboxWatcher {
 
     private func listDirectoryTyped(_ path: String) -> [(name: String, type: UInt8)] {
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
-        guard let directory = opendir(full) else { return [] }
+        guard let directory = opendir(RawName.systemPath(full)) else { return [] }
         defer { closedir(directory) }
         var names: [(name: String, type: UInt8)] = []
         while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
+            // Bytes, not String(cString:): a name that is not UTF-8 must still name its folder.
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { RawName.text($0.prefix { $0 != 0 }) }
             if name != "." && name != ".." { names.append((name, entry.pointee.d_type)) }
         }
         return names
@@ -350,6 +369,7 @@ private let inDeleteSelf = UInt32(IN_DELETE_SELF)
 private let inMoveSelf = UInt32(IN_MOVE_SELF)
 private let inUnmount = UInt32(IN_UNMOUNT)
 private let inIgnored = UInt32(IN_IGNORED)
+private let inAttrib = UInt32(IN_ATTRIB)
 private let inQueueOverflow = UInt32(IN_Q_OVERFLOW)
 private let inIsDir = UInt32(IN_ISDIR)
 private let directoryMask = UInt32(IN_CREATE) | UInt32(IN_CLOSE_WRITE) | UInt32(IN_MODIFY)
@@ -366,7 +386,7 @@ private struct FileInfo {
 /// lstat: symbolic links are never followed.
 private func lstatInfo(_ path: String) -> FileInfo? {
     var info = stat()
-    guard lstat(path, &info) == 0 else { return nil }
+    guard lstat(RawName.systemPath(path), &info) == 0 else { return nil }
     let type = info.st_mode & S_IFMT
     return FileInfo(
         isDirectory: type == S_IFDIR, isRegular: type == S_IFREG, size: Int64(info.st_size),
