@@ -5,7 +5,7 @@ APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dico
 DEMO := var/demo
 BIN_RELEASE := .build/release/ctdeid
 
-.PHONY: deps build release test demo bench deb profile-table clean
+.PHONY: deps build release test fuzz fuzz-build demo bench deb profile-table clean
 
 ## Install the system packages (Debian/Ubuntu, as root); a no-op when they are present.
 deps:
@@ -27,6 +27,28 @@ test: deps
 	$(SWIFT) build
 	bash scripts/check-unit.sh .build/debug/ctdeid
 	$(SWIFT) test
+
+## libFuzzer + AddressSanitizer over load, checks, pixels, de-identification and save of one file
+## (Sources/FuzzDeidentify) for FUZZ_SECONDS (default 600). Corpus, crashers and log in var/fuzz;
+## replay one input with `.build-fuzz/debug/FuzzDeidentify FILE`. DICOM lengths are 32-bit, and DCMTK
+## allocates a value's declared length before reading it when it cannot see the end of the stream
+## (deflate); ASan refuses such allocations over 2 GiB with NULL, as a small host would, so the
+## fuzzer checks that the refusal is handled instead of stopping at libFuzzer's malloc limit.
+## Swift's own crash backtracer is off: libFuzzer prints the stack, and ASan reports the
+## backtracer's reads of the crashed stack as a second, bogus error.
+FUZZ_SECONDS ?= 600
+FUZZ := var/fuzz
+FUZZ_BIN := .build-fuzz/debug/FuzzDeidentify
+fuzz-build: deps
+	nice -n 10 $(SWIFT) build --product FuzzDeidentify --build-path .build-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcxx -fsanitize=fuzzer-no-link,address
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/crashes
+	bash scripts/fuzz-seeds.sh $(FUZZ_BIN) $(FUZZ)/seeds
+	set -o pipefail; SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=2048 \
+	  nice -n 10 $(FUZZ_BIN) $(FUZZ)/corpus $(FUZZ)/seeds -dict=Sources/FuzzDeidentify/dicom.dict \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=30 -artifact_prefix=$(FUZZ)/crashes/ -print_final_stats=1 $(FUZZ_FLAGS) 2>&1 | tee $(FUZZ)/last-run.log
 
 ## Generate a small synthetic inbox, de-identify it, show where everything went.
 demo: release
