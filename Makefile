@@ -33,7 +33,8 @@ test: deps
 ## report, of the test process or of a ctdeid it started, lands in var/sanitizers/ and fails the run.
 ## Leaks are checked in ctdeid (scripts/sanitizers/ctdeid.asan turns LeakSanitizer on for that binary
 ## name), not in the XCTest runner, whose own test-case objects LSan reports as leaked; its
-## suppressions (third-party leaks, Swift references LSan cannot follow) are in lsan.supp.
+## suppressions (third-party leaks, Swift references LSan cannot follow) are in lsan.supp, TSan's
+## (Synchronization.Mutex, which TSan cannot see on Linux) in tsan.supp.
 ## Sanitized stack frames are larger (ASan's redzones several times): the recursive fixture writer
 ## of the 1,000-deep sequence case overflows the default 8 MiB stack, hence ulimit -s (threads inherit it).
 ## The 100,000-file case is left out: its budgets (15 min, 400 MiB) are for the plain build that
@@ -51,12 +52,13 @@ asan: deps
 tsan: deps
 	@rm -rf $(SANITIZER_LOGS)/tsan && mkdir -p $(SANITIZER_LOGS)/tsan
 	nice -n 10 $(SWIFT) build --build-tests --sanitize=thread --build-path .build-tsan
-	ulimit -s 65536; CTDEID_BIN=$(CURDIR)/.build-tsan/debug/ctdeid TSAN_OPTIONS=log_path=$(CURDIR)/$(SANITIZER_LOGS)/tsan/report \
+	ulimit -s 65536; CTDEID_BIN=$(CURDIR)/.build-tsan/debug/ctdeid TSAN_OPTIONS=log_path=$(CURDIR)/$(SANITIZER_LOGS)/tsan/report:suppressions=$(CURDIR)/scripts/sanitizers/tsan.supp \
 	  nice -n 10 $(SWIFT) test --sanitize=thread --build-path .build-tsan $(SANITIZER_SKIP) $(if $(FILTER),--filter $(FILTER)); \
 	  status=$$?; bash scripts/sanitizers/reports.sh $(SANITIZER_LOGS)/tsan && exit $$status
 
 ## libFuzzer + AddressSanitizer over load, checks, pixels, de-identification and save of one file
-## (Sources/FuzzDeidentify) for FUZZ_SECONDS (default 600). Corpus, crashers and log in var/fuzz;
+## (Sources/FuzzDeidentify) for FUZZ_SECONDS (default 600); FUZZ_FLAGS adds libFuzzer flags (e.g.
+## "-fork=1 -ignore_crashes=1" goes on past a crash). Corpus, crashers and log in var/fuzz;
 ## replay one input with `.build-fuzz/debug/FuzzDeidentify FILE`. DICOM lengths are 32-bit, and DCMTK
 ## allocates a value's declared length before reading it when it cannot see the end of the stream
 ## (deflate); ASan refuses such allocations over 2 GiB with NULL, as a small host would, so the
