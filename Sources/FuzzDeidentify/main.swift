@@ -11,9 +11,15 @@ import Foundation
 
 enum Harness {
     /// Inputs and outputs live in memory, one folder per process (libFuzzer -fork/-jobs run several).
+    /// Removed at exit, which is how libFuzzer ends a run; left behind after a crash, with the input.
     static let directory: String = {
         let path = "/dev/shm/ctdeid-fuzz-\(getpid())"
         mkdir(path, 0o700)
+        atexit {
+            unlink(Harness.directory + "/input.dcm")
+            unlink(Harness.directory + "/output.dcm")
+            rmdir(Harness.directory)
+        }
         return path
     }()
 
@@ -119,9 +125,7 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 // SwiftPM links this file's top-level code as `main`, so hand libFuzzer the command line here.
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-let status = LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput)
-rmdir(Harness.directory)
-exit(status)
+exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput))
 #else
 let paths = CommandLine.arguments.dropFirst()
 if paths.isEmpty {
@@ -136,5 +140,4 @@ for path in paths {
     data.withUnsafeBytes { Harness.run($0) }
     print("ok \(path)")
 }
-rmdir(Harness.directory)
 #endif
