@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer target over the per-file path (`make fuzz`); replays files in ordinary builds.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "FuzzDeidentify", dependencies: ["Engine", "Fixtures", "CLibFuzzer"], exclude: ["dicom.dict"]),
         .testTarget(
             name: "EngineTests",
             dependencies: [

@@ -168,8 +168,22 @@ ctd_file *ctd_new(void) {
     return file;
 }
 
+// DCMTK pads an odd-length value to even length when it loads it, but a value left on disk is loaded
+// only while it is written: after the explicit lengths of the sequence items around it were computed
+// from the odd length, so the file would declare those items one byte short and not read back.
+static void load_odd_values_in_items(DcmDataset *dataset) {
+    DcmStack stack;
+    while (dataset->nextObject(stack, OFTrue).good()) {
+        DcmObject *object = stack.top();
+        const DcmObject *parent = object->getParent();
+        if (object->isLeaf() && (object->getLengthField() & 1) && parent && parent->ident() == EVR_item)
+            object->loadAllDataIntoMemory();
+    }
+}
+
 int ctd_save(ctd_file *file, const char *path, char *err, size_t errlen) {
     if (!file) return 1;
+    load_odd_values_in_items(file->format.getDataset());
     errno = 0;
     // EWM_createNewMeta rebuilds group 0002 from the dataset, so source/sending AE titles,
     // private meta information and the original implementation identity are dropped.
