@@ -1,5 +1,6 @@
-// Fuzz target: one input file through the per-file path of the pipeline (FileWork.run): load,
-// checks, the pixel round trip that defacing and localizer blanking use, de-identification, save.
+// Fuzz target: one input file through the per-file paths of the pipeline (FileWork.run): the
+// metadata-only fast path (InputFile: parsed from memory, pixel data copied on save), then DCMTK's
+// load, checks, the pixel round trip that defacing and localizer blanking use, de-identification, save.
 // `make fuzz` builds it with -sanitize=fuzzer,address and -DFUZZING; an ordinary build replays
 // files given as arguments through the same path (to reproduce a crash without libFuzzer).
 #if FUZZING
@@ -44,6 +45,7 @@ enum Harness {
         let input = directory + "/input.dcm", output = directory + "/output.dcm"
         defer { unlink(input); unlink(output) }
         guard write(bytes, to: input) else { fatalError("cannot write \(input)") }
+        fastPath(input: input, output: output)
         // A low lazy threshold so that values larger than it take the on-disk path, as pixel
         // data of real slices does with the pipeline's 64 KiB threshold.
         guard let file = try? DicomFile(path: input, lazyThreshold: 1024) else { return }
@@ -73,6 +75,21 @@ enum Harness {
         } catch {
             fatalError("the de-identified output of a loadable input does not load: \(error.reason)")
         }
+    }
+
+    /// The metadata-only path of FileWork.run: read once, header parsed from memory, pixel data
+    /// copied by the kernel from the input on save.
+    static func fastPath(input: String, output: String) {
+        guard let source = try? InputFile(path: input), let file = try? source.parse(),
+              deidentifier.quarantineReason(for: file) == nil else { return }
+        deidentifier.apply(to: file, patient: patient)
+        guard (try? file.save(to: output)) != nil else { return }
+        do {
+            _ = try DicomFile(path: output, lazyThreshold: 0).dataset.elements
+        } catch {
+            fatalError("the de-identified output (fast path) of a loadable input does not load: \(error.reason)")
+        }
+        unlink(output)
     }
 
     static func write(_ bytes: UnsafeRawBufferPointer, to path: String) -> Bool {
