@@ -442,6 +442,13 @@ int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *
     return 0;
 }
 
+int ctd_dictionary_knows(uint16_t group, uint16_t element) {
+    const DcmDataDictionary &dictionary = dcmDataDict.rdlock();
+    const DcmDictEntry *entry = dictionary.findEntry(DcmTagKey(group, element), nullptr);
+    dcmDataDict.rdunlock();
+    return entry != nullptr ? 1 : 0;
+}
+
 void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]) {
     DcmTag tag(group, element);
     const char *name = tag.getVR().getValidVRName();

@@ -66,6 +66,9 @@ final class DeidentifierTests: XCTestCase {
         let original = ds.appendItem(Tag(0x0400, 0x0561))!
         original.appendItem(Tag(0x0400, 0x0550))?.put(.patientName, "QUARTZHOLLOW^OLD")
         ds.put(Tag(0x0010, 0x1010), "")
+        // An even-group tag no dictionary knows (found by the fuzzer: kept as an opaque blob).
+        ds.put(Tag(0x1008, 0x3200), "QUARTZHOLLOW unknown", vr: "UN")
+        ds.put(Tag(0x0018, 0x0050), "5")  // Slice Thickness: known, not in the table, kept
         return try file.roundTrip(in: dir, name: "input.dcm")
     }
 
@@ -84,6 +87,9 @@ final class DeidentifierTests: XCTestCase {
     func testBasicProfileWithoutOptions() throws {
         let (input, output, uids) = try deidentify([])
         let ds = output.dataset
+        XCTAssertNotNil(input.dataset.elements.first { $0.tag == Tag(0x1008, 0x3200) })
+        XCTAssertNil(ds.elements.first { $0.tag == Tag(0x1008, 0x3200) }, "an unknown standard tag is removed")
+        XCTAssertEqual(ds.string(Tag(0x0018, 0x0050)), "5", "a known attribute the table does not list is kept")
         XCTAssertEqual(ds.string(.patientName), "DEID-0001")
         XCTAssertEqual(ds.string(.patientID), "DEID-0001")
         XCTAssertEqual(ds.string(.accessionNumber), "DEID-0001")

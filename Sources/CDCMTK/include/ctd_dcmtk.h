@@ -109,6 +109,9 @@ void ctd_pixels_free(uint16_t *pixels);
  * transfer syntax is kept. */
 int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *kept_syntax, char *err, size_t errlen);
 
+/* 1 when DCMTK's data dictionary has an entry for the tag, else 0. */
+int ctd_dictionary_knows(uint16_t group, uint16_t element);
+
 /* Dictionary VR of a standard tag ("UN" when unknown). */
 void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
 

@@ -18,6 +18,11 @@ public enum DicomToolkit {
         }
     }
 
+    /// Whether the data dictionary knows the tag (a standard attribute of DCMTK's edition).
+    public static func dictionaryKnows(_ tag: Tag) -> Bool {
+        ctd_dictionary_knows(tag.group, tag.element) != 0
+    }
+
     /// The VR the data dictionary gives a standard tag ("UN" when unknown).
     public static func dictionaryVR(_ tag: Tag) -> String {
         var vr: (CChar, CChar, CChar) = (0, 0, 0)

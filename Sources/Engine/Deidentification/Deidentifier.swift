@@ -197,7 +197,11 @@ private struct Walk {
             guard let rule = profile.rule(for: tag) else {
                 // Not in the table: kept, but person names anywhere are never passed on, and text
                 // that contains a word of a removed value (a name in a protocol note) is replaced.
-                if vr == "PN" {
+                // A tag neither the table nor the dictionary knows is no standard attribute anyone
+                // can vouch for (an unknown UN blob could hold anything): removed.
+                if !DicomToolkit.dictionaryKnows(tag) {
+                    item.remove(tag)
+                } else if vr == "PN" {
                     dummy(item, element, vr: vr)
                 } else if element.isSequence {
                     recurse(item, tag)
