@@ -28,14 +28,15 @@ public struct DefaceOptions: Sendable {
 ///    after gaps narrower than 7 mm are closed. That space grown by 2.5 mm in 3-D, plus the bone, is
 ///    protected: the mask never enters it, and bone is never changed.
 /// 2. Landmarks from the image: the eye globes (fluid-density blobs near the front), which give the
-///    face's anterior axis; the orbit roof / floor of the anterior cranial fossa (superior limit); the
-///    lowest bone of the facial skeleton (inferior limit).
+///    face's anterior axis; the brow 36 mm above them / floor of the anterior cranial fossa (superior
+///    limit); the lowest bone of the facial skeleton (inferior limit).
 /// 3. Scans along the patient's anterior direction (not the row order; sheared with gantry tilt)
 ///    remove, from the skin inwards, everything up to the first bone or protected voxel (60 mm at
 ///    most) that lies within the limits: less than 26 mm behind the eyes' centres (36 mm at the jaw),
 ///    below the superior and above the inferior limit. The globes with 2 mm of orbital tissue (and 3 mm
-///    behind) go wherever they are not protected; the chin below the mandible goes where it stands
-///    out from the neck; ears only on request.
+///    behind; 1 mm more for the error of the globe's measured size) go wherever they are not
+///    protected; the chin below the mandible goes where it stands out from the neck; ears only on
+///    request.
 /// Everything is linear in the number of voxels and parallel over slices.
 public enum Defacer {
     /// Is this a head CT with a skull? Decided from the HU values (bone ring around a soft-tissue/brain
@@ -138,8 +139,9 @@ public enum Defacer {
     static let airFloor = DefacingParameters.airFloorHU
     static let boneHU = DefacingParameters.boneHU
 
-    /// Anterior scans: from the skin inwards up to bone, the protected region, the depth limit, or the
-    /// back of the orbit; voxels inside the face limits (or the orbit) are marked.
+    /// Anterior scans: from the skin inwards up to bone, the protected region or the depth limit;
+    /// voxels inside the face limits or the orbit are marked. (Behind the globe the orbit is walled by
+    /// bone, which stops the scan.)
     static func markFace(_ k: Int, _ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis, _ rays: FaceRays,
                          _ limits: FaceLimits, _ entries: SharedPointer<Int32>, _ marks: BitVolume) {
         let maxSteps = Int(maxDepth / rays.step)
@@ -153,15 +155,11 @@ public enum Defacer {
                 let (i, j) = rays.pixel(u, t)
                 if hu.base[v.index(i, j, k)] >= boneHU || a.protected.get(i, j, k) { stop = t; break }
             }
-            var inOrbit = false
             for t in t0..<stop {
                 let (i, j) = rays.pixel(u, t)
                 let h = hu.base[v.index(i, j, k)]
                 let p = p0 + rays.stepVector * Double(t)
-                let orbit = limits.inOrbit(p)
-                if inOrbit && !orbit { break }
-                inOrbit = inOrbit || orbit
-                if h > airFloor && a.body.get(i, j, k) && (orbit || limits.inFace(p)) {
+                if h > airFloor && a.body.get(i, j, k) && (limits.inFace(p) || limits.inOrbit(p, grownBy: FaceLimits.orbitTolerance)) {
                     marks.set(i, j, k)
                 }
             }
@@ -185,15 +183,16 @@ public enum Defacer {
                 for i in i0...i1 {
                     let h = hu.base[v.index(i, j, k)]
                     if h >= boneHU || h <= airFloor || a.protected.get(i, j, k) || !a.body.get(i, j, k) { continue }
-                    if limits.inOrbit(v.position(i, j, k)) { marks.set(i, j, k) }
+                    if limits.inOrbit(v.position(i, j, k), grownBy: FaceLimits.orbitTolerance) { marks.set(i, j, k) }
                 }
             }
         }
     }
 
     /// Below the lowest facial bone only the chin remains: a run of tissue that ends in air with the
-    /// neck behind it. Slices are taken from the bottom up so that where the chin merges with the
-    /// neck its depth is carried up from the slice below.
+    /// neck behind it. It takes over where `inFace` stops (the inferior limit raised by the shave), so
+    /// no layer falls between the two. Slices are taken from the bottom up so that where the chin
+    /// merges with the neck its depth is carried up from the slice below.
     static func markChin(_ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis, _ rays: FaceRays,
                          _ limits: FaceLimits, _ entries: SharedPointer<Int32>, _ marks: BitVolume) {
         guard limits.zInferior > -Double.infinity else { return }
@@ -205,7 +204,7 @@ public enum Defacer {
             let corners = [rays.start(k, 0), rays.start(k, rays.count - 1),
                            rays.start(k, 0) + rays.stepVector * Double(rays.length - 1),
                            rays.start(k, rays.count - 1) + rays.stepVector * Double(rays.length - 1)]
-            if corners.map(\.z).min()! >= limits.zInferior {
+            if corners.map(\.z).min()! >= limits.zInferior + FaceLimits.shave {
                 below = [Int](repeating: -1, count: rays.count)
                 continue
             }
@@ -242,7 +241,7 @@ public enum Defacer {
                     let (i, j) = rays.pixel(u, s)
                     let h = hu.base[v.index(i, j, k)]
                     let p = p0 + rays.stepVector * Double(s)
-                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && p.z < limits.zInferior
+                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && p.z < limits.zInferior + FaceLimits.shave
                         && limits.behindEyes(p) < FaceLimits.lowerDepth {
                         marks.set(i, j, k)
                     }
