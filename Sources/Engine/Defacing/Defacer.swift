@@ -47,9 +47,10 @@ public enum Defacer {
 
     /// The voxels to remove; nil when the volume is not a head (the caller then leaves the series
     /// alone) or when its slices are not axial enough to tell the front of the head.
-    public static func faceMask(_ volume: Volume, options: DefaceOptions = .init()) -> FaceMask? {
+    /// `isHead`: the caller has already run `checkHead` on this volume.
+    public static func faceMask(_ volume: Volume, options: DefaceOptions = .init(), isHead: Bool = false) -> FaceMask? {
         guard volume.columns > 0, volume.rows > 0, volume.slices > 0,
-              checkHead(volume).isHead, let rays = FaceRays.anterior(volume) else { return nil }
+              isHead || checkHead(volume).isHead, let rays = FaceRays.anterior(volume) else { return nil }
         let v = volume
         let analysis = HeadAnalysis(v)
         let entryBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: v.slices * rays.count)
@@ -74,6 +75,11 @@ public enum Defacer {
             }
         }
 
+        if v.columns % 64 == 0 {
+            // Rows fill whole words: the bit planes are the mask's words already.
+            return FaceMask(columns: v.columns, rows: v.rows, slices: v.slices,
+                            words: Array(UnsafeBufferPointer(start: marks.words, count: marks.count)))
+        }
         var mask = FaceMask(columns: v.columns, rows: v.rows, slices: v.slices)
         for k in 0..<v.slices {
             let plane = marks.plane(k)
