@@ -98,14 +98,9 @@ extension FaceLimits {
                 parallelFor(v.slices) { k in
                     var profile = SliceProfile()
                     let entryRow = entries.base + k * rays.count
-                    var lo = Int.max, hi = Int.min
-                    for u in 0..<rays.count {
-                        entryRow[u] = -1
-                        for t in 0..<rays.length {
-                            let (i, j) = rays.pixel(u, t)
-                            if a.body.get(i, j, k) { entryRow[u] = Int32(t); lo = min(lo, u); hi = max(hi, u); break }
-                        }
-                    }
+                    rays.firstSet(a.body, slice: k, into: entryRow)
+                    let lo = (0..<rays.count).first { entryRow[$0] >= 0 } ?? Int.max
+                    let hi = (0..<rays.count).last { entryRow[$0] >= 0 } ?? Int.min
                     guard lo <= hi else { out[k] = profile; return }
                     let mid = (lo + hi) / 2
                     profile.midRay = mid

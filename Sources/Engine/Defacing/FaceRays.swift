@@ -55,6 +55,43 @@ struct FaceRays: Sendable {
          FaceRays(v, alongRows: !anterior.alongRows, fromStart: false)]
     }
 
+    /// The first step of every ray of slice k at which `bits` is set (-1 where none is), a word at a
+    /// time: most rays cross a long stretch of air before they meet the head.
+    func firstSet(_ bits: BitVolume, slice k: Int, into out: UnsafeMutablePointer<Int32>) {
+        out.initialize(repeating: -1, count: count)
+        let plane = bits.plane(k), n = bits.wordsPerRow
+        if alongRows {
+            // Ray u is column u: go through the rows in step order, keeping the columns already met.
+            var found = [UInt64](repeating: 0, count: n)
+            var left = columns
+            for t in 0..<length where left > 0 {
+                let row = plane + (fromStart ? t : length - 1 - t) * n
+                for x in 0..<n {
+                    var new = row[x] & ~found[x]
+                    if new == 0 { continue }
+                    found[x] |= new
+                    while new != 0 {
+                        let u = x << 6 + new.trailingZeroBitCount
+                        if u < count { out[u] = Int32(t); left -= 1 }
+                        new &= new &- 1
+                    }
+                }
+            }
+        } else {
+            // Ray u is row u: its first (or last) set column.
+            for u in 0..<count {
+                let row = plane + u * n
+                if fromStart {
+                    if let x = (0..<n).first(where: { row[$0] != 0 }) {
+                        out[u] = Int32(x << 6 + row[x].trailingZeroBitCount)
+                    }
+                } else if let x = (0..<n).last(where: { row[$0] != 0 }) {
+                    out[u] = Int32(length - 1 - (x << 6 + 63 - row[x].leadingZeroBitCount))
+                }
+            }
+        }
+    }
+
     /// Column and row of step t of ray u.
     @inline(__always) func pixel(_ u: Int, _ t: Int) -> (i: Int, j: Int) {
         let s = fromStart ? t : length - 1 - t
