@@ -30,10 +30,11 @@ public struct DefaceOptions: Sendable {
 /// 2. Landmarks from the image: the eye globes (fluid-density blobs near the front), which give the
 ///    face's anterior axis; the brow 36 mm above them / floor of the anterior cranial fossa (superior
 ///    limit); the lowest bone of the facial skeleton (inferior limit).
-/// 3. Scans along the patient's anterior direction (not the row order; sheared with gantry tilt)
-///    remove, from the skin inwards, everything up to the first bone or protected voxel (60 mm at
-///    most) that lies within the limits: less than 26 mm behind the eyes' centres (36 mm at the jaw),
-///    below the superior and above the inferior limit. The globes with 2 mm of orbital tissue (and 3 mm
+/// 3. Scans along the patient's anterior direction (not the row order; within each slice, so sheared
+///    with gantry tilt, and for an evenly spaced tilted stack also level across slices) remove, from
+///    the skin inwards, everything up to the first bone or protected voxel (60 mm at most) that lies
+///    within the limits: less than 26 mm behind the eyes' centres (36 mm at the jaw), below the
+///    superior and above the inferior limit. The globes with 2 mm of orbital tissue (and 3 mm
 ///    behind; 1 mm more for the error of the globe's measured size) go wherever they are not
 ///    protected; the chin below the mandible goes where it stands out from the neck; ears only on
 ///    request.
@@ -65,6 +66,11 @@ public enum Defacer {
             parallelFor(v.slices) { k in
                 markFace(k, v, hu, analysis, rays, limits, entries, marks)
                 markOrbits(k, v, hu, analysis, limits, marks)
+            }
+            // A tilted stack is also scanned level: either path from the skin that meets no bone or
+            // protected voxel makes a voxel face.
+            if let lines = LevelLines(v, rays) {
+                parallelFor(lines.count) { line in markFace(along: line, lines, v, hu, analysis, limits, marks) }
             }
             markChin(v, hu, analysis, rays, limits, entries, marks)
             if options.ears {
@@ -165,6 +171,52 @@ public enum Defacer {
                 let (i, j) = rays.pixel(u, t)
                 let h = hu.base[v.index(i, j, k)]
                 let p = p0 + rays.stepVector * Double(t)
+                if h > airFloor && a.body.get(i, j, k) && (limits.inFace(p) || limits.inOrbit(p, grownBy: FaceLimits.orbitTolerance)) {
+                    marks.set(i, j, k)
+                }
+            }
+        }
+    }
+
+    /// `markFace` along a level line of a tilted stack. The first body voxel is found a row at a time
+    /// for all the line's rays; a line that comes into the stack through its top or bottom already
+    /// inside the body marks nothing (what lies in front of it was not scanned).
+    static func markFace(along line: Int, _ lines: LevelLines, _ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis,
+                         _ limits: FaceLimits, _ marks: BitVolume) {
+        let rays = lines.rays
+        let n = a.shape.wordsPerRow
+        var entry = [Int](repeating: -1, count: rays.count)
+        var found = [UInt64](repeating: 0, count: n)
+        var firstInside = -1
+        for t in 0..<rays.length {
+            let k = lines.slice(line, t)
+            guard k >= 0 && k < v.slices else {
+                if firstInside >= 0 { break }
+                continue
+            }
+            if firstInside < 0 { firstInside = t }
+            let row = a.body.plane(k) + (rays.fromStart ? t : rays.length - 1 - t) * n
+            for x in 0..<n {
+                var new = row[x] & ~found[x]
+                if new == 0 { continue }
+                found[x] |= new
+                while new != 0 {
+                    let u = x << 6 + new.trailingZeroBitCount
+                    if u < rays.count && (t > firstInside || firstInside == 0) { entry[u] = t }
+                    new &= new &- 1
+                }
+            }
+        }
+        let maxSteps = Int(maxDepth / lines.stepLength)
+        for u in 0..<rays.count where entry[u] >= 0 {
+            let t0 = entry[u]
+            for t in t0..<min(rays.length, t0 + maxSteps + 1) {
+                let k = lines.slice(line, t)
+                if k < 0 || k >= v.slices { break }
+                let (i, j) = rays.pixel(u, t)
+                let h = hu.base[v.index(i, j, k)]
+                if h >= boneHU || a.protected.get(i, j, k) { break }
+                let p = v.position(i, j, k)
                 if h > airFloor && a.body.get(i, j, k) && (limits.inFace(p) || limits.inOrbit(p, grownBy: FaceLimits.orbitTolerance)) {
                     marks.set(i, j, k)
                 }

@@ -103,3 +103,43 @@ struct FaceRays: Sendable {
         origins[k] + rowOffset + rayVector * Double(u)
     }
 }
+
+/// Level anterior scans through a gantry-tilted stack. In a tilted slice the anterior scan climbs or
+/// descends (18.5 degrees: 1 mm in 3), so under a bony overhang (the jaw's lower border, the brow) it
+/// meets bone that a level line from the same voxel to the face never crosses. Line c runs through
+/// step t of slice c + round(slope * t): the lines of all c partition the voxels, and each visits one
+/// row of one slice per step, so a line owns whole rows. Only for evenly spaced slices and scans
+/// along the rows; otherwise (or without tilt) the in-slice scans are already the best at hand.
+struct LevelLines: Sendable {
+    let rays: FaceRays
+    /// Slices per step.
+    let slope: Double
+    /// Millimetres per step along a line.
+    let stepLength: Double
+    let firstLine: Int
+    let count: Int
+    let slices: Int
+
+    init?(_ v: Volume, _ rays: FaceRays) {
+        guard rays.alongRows, v.slices > 1 else { return nil }
+        let n = v.normal
+        guard abs(n.z) > 0.5 else { return nil }
+        let depths = v.origins.map { $0.x * n.x + $0.y * n.y + $0.z * n.z }
+        let gap = (depths[v.slices - 1] - depths[0]) / Double(v.slices - 1)
+        guard gap > 0, zip(depths.dropFirst(), depths).allSatisfy({ abs($0 - $1 - gap) <= 0.01 * gap }) else { return nil }
+        // Along the normal, this much per step keeps the line level.
+        let along = -rays.stepVector.z / n.z
+        slope = along / gap
+        guard abs(slope * Double(rays.length)) >= 0.5 else { return nil }
+        let step = rays.stepVector + n * along
+        stepLength = (step * step).sum().squareRoot()
+        self.rays = rays
+        slices = v.slices
+        let shifts = [0, Int((slope * Double(rays.length - 1)).rounded())]
+        firstLine = -shifts.max()!
+        count = v.slices - 1 - shifts.min()! - firstLine + 1
+    }
+
+    /// Slice of step t of line number `line` (0..<count); may lie outside the stack.
+    @inline(__always) func slice(_ line: Int, _ t: Int) -> Int { firstLine + line + Int((slope * Double(t)).rounded()) }
+}
