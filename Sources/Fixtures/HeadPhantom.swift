@@ -95,7 +95,7 @@ public struct VolumeGeometry: Sendable, Equatable {
 ///   3. lips (0,-88,-36; 24,6,5), (0,-85,-47; 22,6,5.5) and chin (0,-68,-70; 26,9,13) — `.face`;
 ///      mouth slit (0,-86,-41.5; 20,8,1) — `.air`;
 ///   4. mandible, rows y <= 0 and -74 <= z: outer ellipsoid (0,-10,-34; 57.2,66,40) — `.bone`,
-///      inner (0,-10,-34; 50.6,59.4,34) — `.softTissue`;
+///      inner (0,-10,-34; 46,54,34) — `.softTissue`;
 ///   5. airway, elliptic cylinder (0,4; 9,6) for z <= -38 — `.air`;
 ///   6. cervical spine, cylinder (0,32; r 13) — `.bone`, spinal canal (0,32; r 6) — `.softTissue`.
 ///
@@ -324,12 +324,14 @@ public struct HeadPhantom: Sendable {
             if let s = H.ellipsoid(0, -68, -70, 26, 9, 13, y, z) { body(s.0, s.1, .face) }
             if let s = H.ellipsoid(0, -86, -41.5, 20, 8, 1, y, z) { body(s.0, s.1, .air) }
             // 4. mandible. The upper jaw rests on the lower: at the occlusal plane (z = -30), where the
-            // cranium's shell stops, the mandible's outline encloses the shell's. (A 10% smaller jaw
-            // left a 1-4 mm bony ledge over the cheek, and a slice tilted across z = -30 then showed
-            // cheek enclosed in a ring of bone, shell rim in front and jaw behind, as no cheek is.)
+            // cranium's shell stops, the mandible's outline encloses the shell's. (With an outline 10%
+            // smaller the shell's rim overhung the cheek by 1-4 mm, and a slice tilted across z = -30
+            // showed cheek enclosed in a ring of bone, rim in front and jaw behind, as no cheek is.)
+            // The inside (tongue, floor of the mouth) stays as it was, so the bone is thicker: the
+            // tongue keeps its distance from the upper lip.
             if y <= 0 && z >= -74 {
                 if let s = H.ellipsoid(0, -10, -34, 57.2, 66, 40, y, z) { body(s.0, s.1, .bone) }
-                if let s = H.ellipsoid(0, -10, -34, 50.6, 59.4, 34, y, z) { body(s.0, s.1, .soft) }
+                if let s = H.ellipsoid(0, -10, -34, 46, 54, 34, y, z) { body(s.0, s.1, .soft) }
             }
             // 5. airway
             if z <= -38, let s = H.cylinder(0, 4, 9, 6, y) { body(s.0, s.1, .air) }

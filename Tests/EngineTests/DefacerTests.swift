@@ -41,6 +41,11 @@ final class DefacerTests: XCTestCase {
         try deface("axial 256x256x200", .axial(slices: 200, rows: 256, columns: 256), minimumFace: 1)
     }
 
+    func testFullSizePhantom() throws {
+        // 512 x 512 x 300: 0.5 mm pixels, 0.67 mm slices, voxel centres off the 1 mm lattice of the others.
+        try deface("axial 512x512x300", .axial(slices: 300, rows: 512, columns: 512), minimumFace: 1)
+    }
+
     func testGantryTiltedPhantom() throws {
         // Sheared rows (18.5 degrees): landmarks and limits are found in patient coordinates, and the
         // face is scanned both in its slices and level. Brain, bone and non-face: zero, as everywhere.
