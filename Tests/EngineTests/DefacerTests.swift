@@ -114,6 +114,17 @@ final class DefacerTests: XCTestCase {
         XCTAssertGreaterThan(Double(with.earRemoved) / Double(with.ear), 0.4)
     }
 
+    func testSliceIndicesOfTheMaskAreEveryMaskedPixel() {
+        // 13 x 7 x 5: slices that begin and end inside a 64-bit word.
+        var mask = FaceMask(columns: 13, rows: 7, slices: 5)
+        var generator = SystemRandomNumberGenerator()
+        for n in 0..<(13 * 7 * 5) where Bool.random(using: &generator) { mask[n] = true }
+        for k in 0..<5 {
+            let expected = (0..<(13 * 7)).filter { mask[k * 13 * 7 + $0] }.map(Int32.init)
+            XCTAssertEqual(mask.setIndices(slice: k), expected, "slice \(k)")
+        }
+    }
+
     func testApplyCountsOnlyChangedVoxels() throws {
         let series = PhantomSeries.axial()
         let mask = try XCTUnwrap(Defacer.faceMask(series.volume))
