@@ -86,20 +86,24 @@ public struct VolumeGeometry: Sendable, Equatable {
 ///   6. nasal cavity (0,-58,-6; 10,16,18) and maxillary sinuses (+/-24,-52,-12; 12,14,12) — `.air`;
 ///   7. skull base plate, zBase(y) - 7 < z <= zBase(y), inside the inner skull — `.bone`,
 ///      with zBase(y) = 18 for y <= -45, -22 for y >= -5, -27 - y in between;
-///   8. orbits, spheres (+/-30,-63,4; r 13) — `.face`; eye globes (+/-30,-66,4; r 11) — `.face` at +10 HU;
-///   9. brain: inside the inner skull and z > zBase(y) — `.brain`.
+///   8. brain: inside the inner skull and z > zBase(y) — `.brain`;
+///   9. orbital walls, spheres (+/-30,-63,4; r 18) inside the inner skull — `.bone`;
+///  10. orbits, spheres (+/-30,-63,4; r 13) — `.face`; eye globes (+/-30,-66,4; r 11) — `.face` at +10 HU.
 /// * Lower-head rows (z < -30):
 ///   1. neck, elliptic cylinder (0,18; 50,56) — `.softTissue`;
 ///   2. lower head ellipsoid (0,-2,-30; 70,88,58) — `.face` in rows y < -30 and z >= -76, else `.softTissue`;
-///   3. lips (0,-88,-36; 24,6,5), (0,-85,-47; 22,6,5.5) and chin (0,-64,-70; 26,16,13) — `.face`;
+///   3. lips (0,-88,-36; 24,6,5), (0,-85,-47; 22,6,5.5) and chin (0,-68,-70; 26,9,13) — `.face`;
 ///      mouth slit (0,-86,-41.5; 20,8,1) — `.air`;
-///   4. mandible, rows y <= 0 and -74 <= z: outer ellipsoid (0,-10,-34; 52,60,40) — `.bone`,
+///   4. mandible, rows y <= 0 and -74 <= z: outer ellipsoid (0,-10,-34; 57.2,66,40) — `.bone`,
 ///      inner (0,-10,-34; 46,54,34) — `.softTissue`;
 ///   5. airway, elliptic cylinder (0,4; 9,6) for z <= -38 — `.air`;
 ///   6. cervical spine, cylinder (0,32; r 13) — `.bone`, spinal canal (0,32; r 6) — `.softTissue`.
 ///
-/// The brain never touches facial tissue: the orbits end at z = 17 while the brain above them starts
-/// at z > 18, and the facial skin lies outside the skull.
+/// Where the face label ends, the image shows why, as in a real head, or the boundary is one of the
+/// defacer's stated limits (a plane behind the eyes, above the brow, below the jaw): the orbits sit in
+/// 5 mm of bone (never within the defacer's 2.5 mm margin of brain or of tissue enclosed by the skull),
+/// the facial skin lies outside the skull, the jaw carries the upper face's bone, and the chin stands
+/// out from the neck.
 public struct HeadPhantom: Sendable {
     public init() {}
 
@@ -216,6 +220,10 @@ public struct HeadPhantom: Sendable {
 
     // MARK: - geometry
 
+    /// Outer radius of the bony socket around each orbit (radius 13): 5 mm of bone, more than the
+    /// defacer's 2.5 mm margin around the intracranial space measured diagonally (5 / sqrt(3)).
+    static let orbitWall = 18.0
+
     /// Skull base height (mm) as a function of y: high under the frontal lobes (above the orbits),
     /// low under the occipital lobes.
     @inline(__always) static func zBase(_ y: Double) -> Double {
@@ -282,15 +290,25 @@ public struct HeadPhantom: Sendable {
             // 7. skull base
             let zb = H.zBase(y)
             if let s = inner, z > zb - 7, z <= zb { body(s.0, s.1, .bone) }
-            // 8. orbits and eyes
+            // 8. brain
+            if let s = inner, z > zb { body(s.0, s.1, .brain) }
+            // 9. orbital walls. Inside the skull the orbit is a bony socket (roof under the frontal
+            // lobe, floor over the maxillary sinus, lateral and medial walls): its contents touch
+            // neither brain nor deep tissue. Without it the orbits sat in the deep soft tissue, their
+            // tops 1 mm under the brain, with nothing in the image between face and the rest.
+            for sx in stride(from: -30.0, through: 30.0, by: 60.0) {
+                if let inside = inner, let s = H.ellipsoid(sx, -63, 4, H.orbitWall, H.orbitWall, H.orbitWall, y, z) {
+                    let lo = max(s.0, inside.0), hi = min(s.1, inside.1)
+                    if lo <= hi { body(lo, hi, .bone) }
+                }
+            }
+            // 10. orbits and eyes
             for sx in stride(from: -30.0, through: 30.0, by: 60.0) {
                 if let s = H.ellipsoid(sx, -63, 4, 13, 13, 13, y, z) { body(s.0, s.1, .face) }
             }
             for sx in stride(from: -30.0, through: 30.0, by: 60.0) {
                 if let s = H.ellipsoid(sx, -66, 4, 11, 11, 11, y, z) { body(s.0, s.1, .eye) }
             }
-            // 9. brain
-            if let s = inner, z > zb { body(s.0, s.1, .brain) }
         } else {
             // 1. neck
             if let s = H.cylinder(0, 18, 50, 56, y) { body(s.0, s.1, .soft) }
@@ -300,11 +318,19 @@ public struct HeadPhantom: Sendable {
             // 3. lips, chin, mouth
             if let s = H.ellipsoid(0, -88, -36, 24, 6, 5, y, z) { body(s.0, s.1, .face) }
             if let s = H.ellipsoid(0, -85, -47, 22, 6, 5.5, y, z) { body(s.0, s.1, .face) }
-            if let s = H.ellipsoid(0, -64, -70, 26, 16, 13, y, z) { body(s.0, s.1, .face) }
+            // The soft-tissue chin is about a centimetre deep, and below the jaw's face zone (z < -76)
+            // its underside stands out from the throat. (A 32 mm deep ball used to reach back under
+            // the jaw into the submental tissue, where nothing in the image separates chin from neck.)
+            if let s = H.ellipsoid(0, -68, -70, 26, 9, 13, y, z) { body(s.0, s.1, .face) }
             if let s = H.ellipsoid(0, -86, -41.5, 20, 8, 1, y, z) { body(s.0, s.1, .air) }
-            // 4. mandible
+            // 4. mandible. The upper jaw rests on the lower: at the occlusal plane (z = -30), where the
+            // cranium's shell stops, the mandible's outline encloses the shell's. (With an outline 10%
+            // smaller the shell's rim overhung the cheek by 1-4 mm, and a slice tilted across z = -30
+            // showed cheek enclosed in a ring of bone, rim in front and jaw behind, as no cheek is.)
+            // The inside (tongue, floor of the mouth) stays as it was, so the bone is thicker: the
+            // tongue keeps its distance from the upper lip.
             if y <= 0 && z >= -74 {
-                if let s = H.ellipsoid(0, -10, -34, 52, 60, 40, y, z) { body(s.0, s.1, .bone) }
+                if let s = H.ellipsoid(0, -10, -34, 57.2, 66, 40, y, z) { body(s.0, s.1, .bone) }
                 if let s = H.ellipsoid(0, -10, -34, 46, 54, 34, y, z) { body(s.0, s.1, .soft) }
             }
             // 5. airway

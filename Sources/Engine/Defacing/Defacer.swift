@@ -28,14 +28,16 @@ public struct DefaceOptions: Sendable {
 ///    after gaps narrower than 7 mm are closed. That space grown by 2.5 mm in 3-D, plus the bone, is
 ///    protected: the mask never enters it, and bone is never changed.
 /// 2. Landmarks from the image: the eye globes (fluid-density blobs near the front), which give the
-///    face's anterior axis; the orbit roof / floor of the anterior cranial fossa (superior limit); the
-///    lowest bone of the facial skeleton (inferior limit).
-/// 3. Scans along the patient's anterior direction (not the row order; sheared with gantry tilt)
-///    remove, from the skin inwards, everything up to the first bone or protected voxel (60 mm at
-///    most) that lies within the limits: less than 26 mm behind the eyes' centres (36 mm at the jaw),
-///    below the superior and above the inferior limit. The globes with 2 mm of orbital tissue (and 3 mm
-///    behind) go wherever they are not protected; the chin below the mandible goes where it stands
-///    out from the neck; ears only on request.
+///    face's anterior axis; the brow 36 mm above them / floor of the anterior cranial fossa (superior
+///    limit); the lowest bone of the facial skeleton (inferior limit).
+/// 3. Scans along the patient's anterior direction (not the row order; within each slice, so sheared
+///    with gantry tilt, and for an evenly spaced tilted stack also level across slices) remove, from
+///    the skin inwards, everything up to the first bone or protected voxel (60 mm at most) that lies
+///    within the limits: less than 26 mm behind the eyes' centres (36 mm at the jaw), below the
+///    superior and above the inferior limit. The globes with 2 mm of orbital tissue (and 3 mm
+///    behind; 1 mm more for the error of the globe's measured size) go wherever they are not
+///    protected; the chin below the mandible goes where it stands out from the neck; ears only on
+///    request.
 /// Everything is linear in the number of voxels and parallel over slices.
 public enum Defacer {
     /// Is this a head CT with a skull? Decided from the HU values (bone ring around a soft-tissue/brain
@@ -46,9 +48,10 @@ public enum Defacer {
 
     /// The voxels to remove; nil when the volume is not a head (the caller then leaves the series
     /// alone) or when its slices are not axial enough to tell the front of the head.
-    public static func faceMask(_ volume: Volume, options: DefaceOptions = .init()) -> FaceMask? {
+    /// `isHead`: the caller has already run `checkHead` on this volume.
+    public static func faceMask(_ volume: Volume, options: DefaceOptions = .init(), isHead: Bool = false) -> FaceMask? {
         guard volume.columns > 0, volume.rows > 0, volume.slices > 0,
-              checkHead(volume).isHead, let rays = FaceRays.anterior(volume) else { return nil }
+              isHead || checkHead(volume).isHead, let rays = FaceRays.anterior(volume) else { return nil }
         let v = volume
         let analysis = HeadAnalysis(v)
         let entryBuffer = UnsafeMutablePointer<Int32>.allocate(capacity: v.slices * rays.count)
@@ -64,6 +67,11 @@ public enum Defacer {
                 markFace(k, v, hu, analysis, rays, limits, entries, marks)
                 markOrbits(k, v, hu, analysis, limits, marks)
             }
+            // A tilted stack is also scanned level: either path from the skin that meets no bone or
+            // protected voxel makes a voxel face.
+            if let lines = LevelLines(v, rays) {
+                parallelFor(lines.count) { line in markFace(along: line, lines, v, hu, analysis, limits, marks) }
+            }
             markChin(v, hu, analysis, rays, limits, entries, marks)
             if options.ears {
                 let sides = FaceRays.lateral(rays, v)
@@ -73,6 +81,11 @@ public enum Defacer {
             }
         }
 
+        if v.columns % 64 == 0 {
+            // Rows fill whole words: the bit planes are the mask's words already.
+            return FaceMask(columns: v.columns, rows: v.rows, slices: v.slices,
+                            words: Array(UnsafeBufferPointer(start: marks.words, count: marks.count)))
+        }
         var mask = FaceMask(columns: v.columns, rows: v.rows, slices: v.slices)
         for k in 0..<v.slices {
             let plane = marks.plane(k)
@@ -138,8 +151,9 @@ public enum Defacer {
     static let airFloor = DefacingParameters.airFloorHU
     static let boneHU = DefacingParameters.boneHU
 
-    /// Anterior scans: from the skin inwards up to bone, the protected region, the depth limit, or the
-    /// back of the orbit; voxels inside the face limits (or the orbit) are marked.
+    /// Anterior scans: from the skin inwards up to bone, the protected region or the depth limit;
+    /// voxels inside the face limits or the orbit are marked. (Behind the globe the orbit is walled by
+    /// bone, which stops the scan.)
     static func markFace(_ k: Int, _ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis, _ rays: FaceRays,
                          _ limits: FaceLimits, _ entries: SharedPointer<Int32>, _ marks: BitVolume) {
         let maxSteps = Int(maxDepth / rays.step)
@@ -153,15 +167,57 @@ public enum Defacer {
                 let (i, j) = rays.pixel(u, t)
                 if hu.base[v.index(i, j, k)] >= boneHU || a.protected.get(i, j, k) { stop = t; break }
             }
-            var inOrbit = false
             for t in t0..<stop {
                 let (i, j) = rays.pixel(u, t)
                 let h = hu.base[v.index(i, j, k)]
                 let p = p0 + rays.stepVector * Double(t)
-                let orbit = limits.inOrbit(p)
-                if inOrbit && !orbit { break }
-                inOrbit = inOrbit || orbit
-                if h > airFloor && a.body.get(i, j, k) && (orbit || limits.inFace(p)) {
+                if h > airFloor && a.body.get(i, j, k) && (limits.inFace(p) || limits.inOrbit(p, grownBy: FaceLimits.orbitTolerance)) {
+                    marks.set(i, j, k)
+                }
+            }
+        }
+    }
+
+    /// `markFace` along a level line of a tilted stack. The first body voxel is found a row at a time
+    /// for all the line's rays; a line that comes into the stack through its top or bottom already
+    /// inside the body marks nothing (what lies in front of it was not scanned).
+    static func markFace(along line: Int, _ lines: LevelLines, _ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis,
+                         _ limits: FaceLimits, _ marks: BitVolume) {
+        let rays = lines.rays
+        let n = a.shape.wordsPerRow
+        var entry = [Int](repeating: -1, count: rays.count)
+        var found = [UInt64](repeating: 0, count: n)
+        var firstInside = -1
+        for t in 0..<rays.length {
+            let k = lines.slice(line, t)
+            guard k >= 0 && k < v.slices else {
+                if firstInside >= 0 { break }
+                continue
+            }
+            if firstInside < 0 { firstInside = t }
+            let row = a.body.plane(k) + (rays.fromStart ? t : rays.length - 1 - t) * n
+            for x in 0..<n {
+                var new = row[x] & ~found[x]
+                if new == 0 { continue }
+                found[x] |= new
+                while new != 0 {
+                    let u = x << 6 + new.trailingZeroBitCount
+                    if u < rays.count && (t > firstInside || firstInside == 0) { entry[u] = t }
+                    new &= new &- 1
+                }
+            }
+        }
+        let maxSteps = Int(maxDepth / lines.stepLength)
+        for u in 0..<rays.count where entry[u] >= 0 {
+            let t0 = entry[u]
+            for t in t0..<min(rays.length, t0 + maxSteps + 1) {
+                let k = lines.slice(line, t)
+                if k < 0 || k >= v.slices { break }
+                let (i, j) = rays.pixel(u, t)
+                let h = hu.base[v.index(i, j, k)]
+                if h >= boneHU || a.protected.get(i, j, k) { break }
+                let p = v.position(i, j, k)
+                if h > airFloor && a.body.get(i, j, k) && (limits.inFace(p) || limits.inOrbit(p, grownBy: FaceLimits.orbitTolerance)) {
                     marks.set(i, j, k)
                 }
             }
@@ -185,15 +241,16 @@ public enum Defacer {
                 for i in i0...i1 {
                     let h = hu.base[v.index(i, j, k)]
                     if h >= boneHU || h <= airFloor || a.protected.get(i, j, k) || !a.body.get(i, j, k) { continue }
-                    if limits.inOrbit(v.position(i, j, k)) { marks.set(i, j, k) }
+                    if limits.inOrbit(v.position(i, j, k), grownBy: FaceLimits.orbitTolerance) { marks.set(i, j, k) }
                 }
             }
         }
     }
 
     /// Below the lowest facial bone only the chin remains: a run of tissue that ends in air with the
-    /// neck behind it. Slices are taken from the bottom up so that where the chin merges with the
-    /// neck its depth is carried up from the slice below.
+    /// neck behind it. It takes over where `inFace` stops (the inferior limit raised by the shave), so
+    /// no layer falls between the two. Slices are taken from the bottom up so that where the chin
+    /// merges with the neck its depth is carried up from the slice below.
     static func markChin(_ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis, _ rays: FaceRays,
                          _ limits: FaceLimits, _ entries: SharedPointer<Int32>, _ marks: BitVolume) {
         guard limits.zInferior > -Double.infinity else { return }
@@ -205,7 +262,7 @@ public enum Defacer {
             let corners = [rays.start(k, 0), rays.start(k, rays.count - 1),
                            rays.start(k, 0) + rays.stepVector * Double(rays.length - 1),
                            rays.start(k, rays.count - 1) + rays.stepVector * Double(rays.length - 1)]
-            if corners.map(\.z).min()! >= limits.zInferior {
+            if corners.map(\.z).min()! >= limits.zInferior + FaceLimits.shave {
                 below = [Int](repeating: -1, count: rays.count)
                 continue
             }
@@ -242,7 +299,7 @@ public enum Defacer {
                     let (i, j) = rays.pixel(u, s)
                     let h = hu.base[v.index(i, j, k)]
                     let p = p0 + rays.stepVector * Double(s)
-                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && p.z < limits.zInferior
+                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && p.z < limits.zInferior + FaceLimits.shave
                         && limits.behindEyes(p) < FaceLimits.lowerDepth {
                         marks.set(i, j, k)
                     }

@@ -7,22 +7,26 @@ struct Globe: Sendable {
 }
 
 /// Where the face is, found from the image: the eye globes (and from them the face's own
-/// anterior-posterior axis), the posterior limit behind the eyes, the superior limit (the orbit roof,
-/// or the floor of the anterior cranial fossa: below the forehead), the inferior limit (just below the
-/// lowest bone of the facial skeleton) and the height below which the jaw starts.
+/// anterior-posterior axis), the posterior limit behind the eyes, the superior limit (the brow, 36 mm
+/// above the eyes, or the floor of the anterior cranial fossa if higher: below the forehead), the
+/// inferior limit (just below the lowest bone of the facial skeleton) and the height below which the
+/// jaw starts.
 struct FaceLimits: Sendable {
     /// Landmark distances (mm).
     static let foreheadBand = 15.0       // half-width of the midline band used for profiles
     static let foreheadDepth = 30.0      // brain this close behind the skin: a forehead slice
     static let browMargin = 2.0          // the face ends this far below the cranial floor
-    // The face reaches this far above the orbit roof: the brow and lower forehead are part of a
-    // recognisable face (negative = above).
-    static let roofMargin = -23.5
+    // The face reaches this far above the eyes' centres: the brow and the lower forehead (about
+    // 23 mm above the orbit roof, which lies some 13 mm above the centre of the eye) are part of a
+    // recognisable face. Measured from the eyes, whose centroids are known to a small fraction of a
+    // voxel, not from the orbit roof, an edge on one line of voxels known only to half a voxel.
+    static let browAboveEyes = 36.0
     static let globeSearchDepth = 40.0   // eyes lie within this depth of the skin
     static let globeErosion = 2.5        // removes thin fluid-density layers (fat/muscle edges)
     static let globeHU: ClosedRange<Int16> = -20...30
     static let orbitFat = 2.0            // orbital tissue around the globe ...
     static let orbitBehind = 3.0         // ... reaching this much further back
+    static let orbitTolerance = 1.0      // the globe's size, from its voxel count, is off by a few tenths
     static let upperDepth = 26.0         // face: in front of this plane behind the eyes' centres
     static let lowerDepth = 36.0         // ... at the level of the jaw (below the cranium)
     static let facialBoneDepth = 60.0    // first bone this close behind the skin (profiles)
@@ -94,14 +98,9 @@ extension FaceLimits {
                 parallelFor(v.slices) { k in
                     var profile = SliceProfile()
                     let entryRow = entries.base + k * rays.count
-                    var lo = Int.max, hi = Int.min
-                    for u in 0..<rays.count {
-                        entryRow[u] = -1
-                        for t in 0..<rays.length {
-                            let (i, j) = rays.pixel(u, t)
-                            if a.body.get(i, j, k) { entryRow[u] = Int32(t); lo = min(lo, u); hi = max(hi, u); break }
-                        }
-                    }
+                    rays.firstSet(a.body, slice: k, into: entryRow)
+                    let lo = (0..<rays.count).first { entryRow[$0] >= 0 } ?? Int.max
+                    let hi = (0..<rays.count).last { entryRow[$0] >= 0 } ?? Int.min
                     guard lo <= hi else { out[k] = profile; return }
                     let mid = (lo + hi) / 2
                     profile.midRay = mid
@@ -192,13 +191,11 @@ extension FaceLimits {
             let gap = verticalStep(v, below: n > 0 ? order[n - 1] : nil, k)
             limits.zSuperior = z - gap / 2 - browMargin
         }
-        // The roof of the orbit (first bone straight above each globe's centre) is the brow's level:
-        // the face reaches up to it, and at least to the forehead's floor.
-        let roofs = limits.globes.compactMap { orbitRoof(v, a, above: $0.centre) }
-        if let roof = roofs.max() {
-            limits.zSuperior = limits.zSuperior.isFinite ? max(limits.zSuperior, roof - roofMargin) : roof - roofMargin
-        } else if !limits.globes.isEmpty && !limits.zSuperior.isFinite {
-            limits.zSuperior = eyeLevel + limits.globes.map(\.radius).max()! + 10
+        // The brow and the lower forehead: the face reaches `browAboveEyes` above the eyes' centres,
+        // and at least to the forehead's floor.
+        if !limits.globes.isEmpty {
+            let brow = limits.eyeMid.z + browAboveEyes
+            limits.zSuperior = limits.zSuperior.isFinite ? max(limits.zSuperior, brow) : brow
         }
 
         // Without eyes, the posterior limit hangs from the most anterior facial bone.
@@ -214,44 +211,6 @@ extension FaceLimits {
             limits.zInferior = z - verticalStep(v, below: order[n - 1], k) / 2 - mandibleMargin
         }
         return limits
-    }
-
-    /// The orbit roof straight above `centre`: half-way between the last voxel of the orbit and the
-    /// first of bone or of a brain-sized enclosed region (thick slices may hold no roof bone), sampled
-    /// every 0.5 mm at the nearest voxel, within 40 mm.
-    static func orbitRoof(_ v: Volume, _ a: HeadAnalysis, above centre: SIMD3<Double>) -> Double? {
-        let n = v.normal
-        let depths = v.origins.map { ($0 * n).sum() }
-        var lastZ = centre.z
-        var cavity: [Int: (UnionFind, Runs, [Int])] = [:]
-        for step in 0...80 {
-            let p = centre + SIMD3(0, 0, Double(step) * 0.5)
-            let d = (p * n).sum()
-            guard let k = depths.indices.min(by: { abs(depths[$0] - d) < abs(depths[$1] - d) }) else { return nil }
-            let q = p - v.origins[k]
-            let i = Int(((q * v.rowDirection).sum() / v.columnSpacing).rounded())
-            let j = Int(((q * v.columnDirection).sum() / v.rowSpacing).rounded())
-            guard i >= 0, j >= 0, i < v.columns, j < v.rows else { return nil }
-            let z = v.position(i, j, k).z
-            var roof = v.hu[v.index(i, j, k)] >= DefacingParameters.boneHU
-            if !roof && a.enclosed.get(i, j, k) {
-                if cavity[k] == nil {
-                    let runs = Runs(plane: a.enclosed.plane(k), shape: a.shape)
-                    var uf = runs.components()
-                    var size = [Int](repeating: 0, count: runs.count)
-                    for r in 0..<runs.count { size[uf.find(r)] += Int(runs.ends[r] - runs.starts[r]) }
-                    cavity[k] = (uf, runs, size)
-                }
-                var (uf, runs, size) = cavity[k]!
-                if let r = runs.range(row: j).first(where: { Int(runs.starts[$0]) <= i && i < Int(runs.ends[$0]) }) {
-                    roof = Double(size[uf.find(r)]) * v.columnSpacing * v.rowSpacing >= cavityPart
-                }
-                cavity[k] = (uf, runs, size)
-            }
-            if roof { return (z + lastZ) / 2 }
-            lastZ = z
-        }
-        return nil
     }
 
     /// Lowest point of the cranial cavity (less half a slice): slices with a brain-sized enclosed

@@ -55,6 +55,43 @@ struct FaceRays: Sendable {
          FaceRays(v, alongRows: !anterior.alongRows, fromStart: false)]
     }
 
+    /// The first step of every ray of slice k at which `bits` is set (-1 where none is), a word at a
+    /// time: most rays cross a long stretch of air before they meet the head.
+    func firstSet(_ bits: BitVolume, slice k: Int, into out: UnsafeMutablePointer<Int32>) {
+        out.initialize(repeating: -1, count: count)
+        let plane = bits.plane(k), n = bits.wordsPerRow
+        if alongRows {
+            // Ray u is column u: go through the rows in step order, keeping the columns already met.
+            var found = [UInt64](repeating: 0, count: n)
+            var left = columns
+            for t in 0..<length where left > 0 {
+                let row = plane + (fromStart ? t : length - 1 - t) * n
+                for x in 0..<n {
+                    var new = row[x] & ~found[x]
+                    if new == 0 { continue }
+                    found[x] |= new
+                    while new != 0 {
+                        let u = x << 6 + new.trailingZeroBitCount
+                        if u < count { out[u] = Int32(t); left -= 1 }
+                        new &= new &- 1
+                    }
+                }
+            }
+        } else {
+            // Ray u is row u: its first (or last) set column.
+            for u in 0..<count {
+                let row = plane + u * n
+                if fromStart {
+                    if let x = (0..<n).first(where: { row[$0] != 0 }) {
+                        out[u] = Int32(x << 6 + row[x].trailingZeroBitCount)
+                    }
+                } else if let x = (0..<n).last(where: { row[$0] != 0 }) {
+                    out[u] = Int32(length - 1 - (x << 6 + 63 - row[x].leadingZeroBitCount))
+                }
+            }
+        }
+    }
+
     /// Column and row of step t of ray u.
     @inline(__always) func pixel(_ u: Int, _ t: Int) -> (i: Int, j: Int) {
         let s = fromStart ? t : length - 1 - t
@@ -65,4 +102,44 @@ struct FaceRays: Sendable {
     @inline(__always) func start(_ k: Int, _ u: Int) -> SIMD3<Double> {
         origins[k] + rowOffset + rayVector * Double(u)
     }
+}
+
+/// Level anterior scans through a gantry-tilted stack. In a tilted slice the anterior scan climbs or
+/// descends (18.5 degrees: 1 mm in 3), so under a bony overhang (the jaw's lower border, the brow) it
+/// meets bone that a level line from the same voxel to the face never crosses. Line c runs through
+/// step t of slice c + round(slope * t): the lines of all c partition the voxels, and each visits one
+/// row of one slice per step, so a line owns whole rows. Only for evenly spaced slices and scans
+/// along the rows; otherwise (or without tilt) the in-slice scans are already the best at hand.
+struct LevelLines: Sendable {
+    let rays: FaceRays
+    /// Slices per step.
+    let slope: Double
+    /// Millimetres per step along a line.
+    let stepLength: Double
+    let firstLine: Int
+    let count: Int
+    let slices: Int
+
+    init?(_ v: Volume, _ rays: FaceRays) {
+        guard rays.alongRows, v.slices > 1 else { return nil }
+        let n = v.normal
+        guard abs(n.z) > 0.5 else { return nil }
+        let depths = v.origins.map { $0.x * n.x + $0.y * n.y + $0.z * n.z }
+        let gap = (depths[v.slices - 1] - depths[0]) / Double(v.slices - 1)
+        guard gap > 0, zip(depths.dropFirst(), depths).allSatisfy({ abs($0 - $1 - gap) <= 0.01 * gap }) else { return nil }
+        // Along the normal, this much per step keeps the line level.
+        let along = -rays.stepVector.z / n.z
+        slope = along / gap
+        guard abs(slope * Double(rays.length)) >= 0.5 else { return nil }
+        let step = rays.stepVector + n * along
+        stepLength = (step * step).sum().squareRoot()
+        self.rays = rays
+        slices = v.slices
+        let shifts = [0, Int((slope * Double(rays.length - 1)).rounded())]
+        firstLine = -shifts.max()!
+        count = v.slices - 1 - shifts.min()! - firstLine + 1
+    }
+
+    /// Slice of step t of line number `line` (0..<count); may lie outside the stack.
+    @inline(__always) func slice(_ line: Int, _ t: Int) -> Int { firstLine + line + Int((slope * Double(t)).rounded()) }
 }

@@ -67,6 +67,15 @@ public struct FaceMask: Sendable, Equatable {
         bits = [UInt64](repeating: 0, count: (columns * rows * slices + 63) / 64)
     }
 
+    /// From whole 64-bit words in the same order (the caller guarantees the layout).
+    init(columns: Int, rows: Int, slices: Int, words: [UInt64]) {
+        precondition(words.count == (columns * rows * slices + 63) / 64)
+        self.columns = columns
+        self.rows = rows
+        self.slices = slices
+        bits = words
+    }
+
     @inline(__always) public subscript(index: Int) -> Bool {
         get { bits[index >> 6] & (1 << UInt64(index & 63)) != 0 }
         set {
@@ -75,6 +84,28 @@ public struct FaceMask: Sendable, Equatable {
     }
 
     public var count: Int { bits.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    /// Pixel indices (row * columns + column) of the set voxels of slice k, read a word at a time.
+    func setIndices(slice k: Int) -> [Int32] {
+        let plane = rows * columns
+        let start = k * plane, end = start + plane
+        var out: [Int32] = []
+        bits.withUnsafeBufferPointer { words in
+            var w = start >> 6
+            while w << 6 < end {
+                var word = words[w]
+                // Bits of the neighbouring slices that share the first or last word.
+                if w << 6 < start { word &= ~0 << UInt64(start - w << 6) }
+                if (w + 1) << 6 > end { word &= (1 << UInt64(end - w << 6)) &- 1 }
+                while word != 0 {
+                    out.append(Int32(w << 6 + word.trailingZeroBitCount - start))
+                    word &= word &- 1
+                }
+                w += 1
+            }
+        }
+        return out
+    }
 }
 
 /// What removed voxels become.
