@@ -7,8 +7,8 @@ struct CTDeid: AsyncParsableCommand {
         commandName: "ctdeid",
         abstract: "De-identify head CT: DICOM PS3.15 Annex E metadata de-identification with an SQLite audit trail.",
         discussion: """
-            Exit codes: 0 every folder delivered, 1 something held or quarantined, 2 usage or configuration error.
-            Patient data never appears in the output of this program: jobs are named by number;
+            Exit codes: 0 every folder delivered, 1 something held or quarantined, 2 usage or configuration error. \
+            Patient data never appears in the output of this program: jobs are named by number; \
             query the audit database with sqlite3 for details (see the README).
             """,
         version: "0.1.0",

@@ -7,11 +7,11 @@ struct DefaceCommand: ParsableCommand {
         commandName: "deface",
         abstract: "Remove the face from the axial head CT series in a folder, for review (metadata untouched).",
         discussion: """
-            Every CT series found below --input is assembled into a volume (slices ordered along their
-            normal; gantry tilt and uneven spacing kept). Head series get their facial soft tissue
-            (nose, lips, chin, cheeks, eyes, forehead skin) replaced; the intracranial space and the bone
-            are never changed. Defaced files go to --output under their own relative paths, with a
-            before/after frontal rendering per series in OUTPUT/qa/. Files of other series are not written.
+            Every CT series found below --input is assembled into a volume (slices ordered along their \
+            normal; gantry tilt and uneven spacing kept). Head series get their facial soft tissue \
+            (nose, lips, chin, cheeks, eyes, forehead skin) replaced; the intracranial space and the bone \
+            are never changed. Defaced files go to --output under their own relative paths, with a \
+            before/after frontal rendering per series in OUTPUT/qa/. Files of other series are not written. \
             The metadata is NOT de-identified: use `ctdeid run` for that.
             """
     )

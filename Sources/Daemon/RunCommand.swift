@@ -7,11 +7,11 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "De-identify every patient folder of an input folder into an output folder, once.",
         discussion: """
-            Every immediate subfolder of --input is one patient folder (one study), named by its
-            accession number; --mapping gives each accession its De-identification_ID. The output is
-            OUTPUT/<De-identification_ID>/study-<keyed hash>/ with the input's hierarchy below it and
-            neutral folder and file names. The input is never modified. Files that cannot be made safe
-            (unreadable, not DICOM, burned-in annotation, SOP class not an allowed image class,
+            Every immediate subfolder of --input is one patient folder (one study), named by its \
+            accession number; --mapping gives each accession its De-identification_ID. The output is \
+            OUTPUT/<De-identification_ID>/study-<keyed hash>/ with the input's hierarchy below it and \
+            neutral folder and file names. The input is never modified. Files that cannot be made safe \
+            (unreadable, not DICOM, burned-in annotation, SOP class not an allowed image class, \
             localizers) are quarantined: recorded with their reason and not delivered.
             """
     )

@@ -71,11 +71,11 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Watch the inbox and de-identify every patient folder dropped into it, until SIGTERM.",
         discussion: """
-            A patient folder is processed once nothing in it changed for settle_seconds; hidden files and
-            *.partial are ignored until renamed. Each study is staged under work/ and moved into
-            outbox/<De-identification_ID>/ with one rename; the input then goes to done/ (or is deleted).
-            Folders without a mapping are held until a sheet with their key is imported
-            (`ctdeid mapping import`, or a sheet dropped into the mappings folder). After a crash, a
+            A patient folder is processed once nothing in it changed for settle_seconds; hidden files and \
+            *.partial are ignored until renamed. Each study is staged under work/ and moved into \
+            outbox/<De-identification_ID>/ with one rename; the input then goes to done/ (or is deleted). \
+            Folders without a mapping are held until a sheet with their key is imported \
+            (`ctdeid mapping import`, or a sheet dropped into the mappings folder). After a crash, a \
             restart finishes interrupted jobs. systemd Type=notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1.
             """
     )
