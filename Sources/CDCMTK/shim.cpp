@@ -47,12 +47,41 @@ static void put_error(char *err, size_t errlen, const std::string &message) {
 static DcmItem *as_item(ctd_item *item) { return reinterpret_cast<DcmItem *>(item); }
 static ctd_item *as_handle(DcmItem *item) { return reinterpret_cast<ctd_item *>(item); }
 
+// DcmItem keeps its elements in a list sorted by tag (DcmItem::insert keeps the order), and
+// the list is protected. A pointer to member named through a derived class is the standard way
+// in; the class is never instantiated.
+struct ElementListAccess : DcmItem {
+    static DcmList *DcmItem::*member() { return &ElementListAccess::elementList; }
+};
+
+static DcmList *element_list(DcmItem *item) { return item->*ElementListAccess::member(); }
+
+// Finds an element of this item (not of its sequences) by tag, starting from the list's cursor
+// and leaving the cursor on it. The walk asks for elements in tag order, so a lookup is a step
+// or two; DCMTK's own search scans from the first element every time, which made the walk
+// quadratic in the number of elements.
 static DcmElement *find_element(ctd_item *item, uint16_t group, uint16_t element) {
     if (!item) return nullptr;
-    DcmElement *found = nullptr;
-    if (as_item(item)->findAndGetElement(DcmTagKey(group, element), found, OFFalse /* this level only */).bad())
-        return nullptr;
-    return found;
+    DcmList *list = element_list(as_item(item));
+    if (!list || list->empty()) return nullptr;
+    const DcmTagKey key(group, element);
+    DcmObject *object = list->get(ELP_atpos);
+    if (!object) object = list->seek(ELP_first);
+    while (object && object->getTag() > key) object = list->seek(ELP_prev);
+    if (!object) object = list->seek(ELP_first);
+    while (object && object->getTag() < key) object = list->seek(ELP_next);
+    if (object && object->getTag() == key) return static_cast<DcmElement *>(object);
+    return nullptr;
+}
+
+// Removes and frees an element of this item, found as above.
+static bool delete_element(DcmItem *item, uint16_t group, uint16_t element) {
+    if (!find_element(as_handle(item), group, element)) return false;
+    DcmObject *removed = element_list(item)->remove();  // the cursor's element
+    if (!removed) return false;
+    removed->setParent(nullptr);
+    delete removed;
+    return true;
 }
 
 int ctd_init(char *err, size_t errlen) {
@@ -221,10 +250,7 @@ const char *ctd_transfer_syntax(ctd_file *file) { return file ? file->transferSy
 
 uint32_t ctd_item_count(ctd_item *item) { return item ? as_item(item)->card() : 0; }
 
-int ctd_item_element(ctd_item *item, uint32_t index, ctd_element *out) {
-    if (!item || !out) return 1;
-    DcmElement *element = as_item(item)->getElement(index);
-    if (!element) return 1;
+static void describe(DcmElement *element, ctd_element *out) {
     const DcmTag &tag = element->getTag();
     out->group = tag.getGTag();
     out->element = tag.getETag();
@@ -238,16 +264,35 @@ int ctd_item_element(ctd_item *item, uint32_t index, ctd_element *out) {
     if (element->ident() == EVR_SQ) {
         out->item_count = static_cast<uint32_t>(static_cast<DcmSequenceOfItems *>(element)->card());
     }
+}
+
+int ctd_item_element(ctd_item *item, uint32_t index, ctd_element *out) {
+    if (!item || !out) return 1;
+    DcmElement *element = as_item(item)->getElement(index);
+    if (!element) return 1;
+    describe(element, out);
     return 0;
+}
+
+uint32_t ctd_item_elements(ctd_item *item, ctd_element *out, uint32_t capacity) {
+    if (!item || !out) return 0;
+    DcmList *list = element_list(as_item(item));
+    if (!list || list->empty()) return 0;
+    uint32_t count = 0;
+    for (DcmObject *object = list->seek(ELP_first); object && count < capacity; object = list->seek(ELP_next)) {
+        describe(static_cast<DcmElement *>(object), &out[count++]);
+    }
+    list->seek(ELP_first);  // where the walk starts
+    return count;
 }
 
 ctd_item *ctd_sequence_item(ctd_item *item, uint16_t group, uint16_t element, uint32_t index) {
     if (!item) return nullptr;
-    DcmItem *found = nullptr;
-    if (as_item(item)->findAndGetSequenceItem(DcmTagKey(group, element), found, static_cast<signed long>(index),
-                                              OFFalse).bad())
-        return nullptr;
-    return as_handle(found);
+    DcmElement *found = find_element(item, group, element);
+    if (!found || found->ident() != EVR_SQ) return nullptr;
+    DcmSequenceOfItems *sequence = static_cast<DcmSequenceOfItems *>(found);
+    if (index >= sequence->card()) return nullptr;
+    return as_handle(sequence->getItem(index));
 }
 
 int ctd_get_string(ctd_item *item, uint16_t group, uint16_t element, const char **data, size_t *len) {
@@ -289,7 +334,7 @@ int ctd_get_bytes(ctd_item *item, uint16_t group, uint16_t element, const uint8_
 
 // Replaces (or creates) an element of the given VR, or of the dictionary's VR when vr is NULL.
 static DcmElement *fresh_element(DcmItem *item, uint16_t group, uint16_t element, const char *vr) {
-    item->findAndDeleteElement(DcmTagKey(group, element), OFFalse, OFFalse);
+    delete_element(item, group, element);
     DcmTag tag(group, element);
     if (vr) tag.setVR(DcmVR(vr));
     DcmElement *created = nullptr;
@@ -327,7 +372,7 @@ int ctd_put_empty(ctd_item *item, uint16_t group, uint16_t element, const char *
 
 int ctd_delete(ctd_item *item, uint16_t group, uint16_t element) {
     if (!item) return 1;
-    return as_item(item)->findAndDeleteElement(DcmTagKey(group, element), OFFalse, OFFalse).good() ? 0 : 1;
+    return delete_element(as_item(item), group, element) ? 0 : 1;
 }
 
 ctd_item *ctd_sequence_append(ctd_item *item, uint16_t group, uint16_t element) {
@@ -458,12 +503,5 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]) {
 }
 
 int ctd_syncfs(int fd) { return ::syncfs(fd); }
-
-long ctd_copy_file_range(int in_fd, int64_t *in_offset, int out_fd, size_t count) {
-    loff_t offset = static_cast<loff_t>(*in_offset);
-    ssize_t copied = ::copy_file_range(in_fd, &offset, out_fd, nullptr, count, 0);
-    *in_offset = static_cast<int64_t>(offset);
-    return static_cast<long>(copied);
-}
 
 int ctd_start_writeback(int fd) { return ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }

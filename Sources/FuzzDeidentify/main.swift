@@ -78,7 +78,7 @@ enum Harness {
     }
 
     /// The metadata-only path of FileWork.run: read once, header parsed from memory, pixel data
-    /// copied by the kernel from the input on save.
+    /// written from the bytes read on save.
     static func fastPath(input: String, output: String) {
         guard let source = try? InputFile(path: input), let file = try? source.parse(),
               deidentifier.quarantineReason(for: file) == nil else { return }

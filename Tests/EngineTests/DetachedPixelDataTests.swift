@@ -30,8 +30,15 @@ final class DetachedPixelDataTests: XCTestCase {
         XCTAssertEqual(fast.pixelDataLength, full.pixelDataLength)
         deidentifier.apply(to: fast, patient: patient)
         let fastURL = dir.appendingPathComponent("fast.dcm")
-        try fast.save(to: fastURL.path)
-        return (try Data(contentsOf: fullURL), try Data(contentsOf: fastURL), parsed?.detachedPixels != nil)
+        let written = try fast.save(to: fastURL.path)
+        let fastData = try Data(contentsOf: fastURL)
+        if parsed?.detachedPixels != nil {
+            // The audit records this hash and size for the output: they must be the file's.
+            let written = try XCTUnwrap(written, "a detached save reports what it wrote")
+            XCTAssertEqual(written.sha256, sha256Hex(fastData))
+            XCTAssertEqual(written.size, fastData.count)
+        }
+        return (try Data(contentsOf: fullURL), fastData, parsed?.detachedPixels != nil)
     }
 
     func sha256Hex(_ data: Data) -> String {
@@ -126,6 +133,37 @@ final class DetachedPixelDataTests: XCTestCase {
         XCTAssertNil(parsed.detachedPixels)
         XCTAssertNil(parsed.pixelDataLength)
         XCTAssertEqual(parsed.dataset.string(.sopInstanceUID), "1.2.3.4")
+    }
+
+    /// Lookups start from where the last one ended (the walk goes in tag order); any order, and
+    /// lookups after removals and insertions, must still find exactly what is there.
+    func testElementLookupsInAnyOrderFindWhatIsThere() throws {
+        let file = DicomFile()
+        let item = file.dataset
+        let tags = (0..<40).map { Tag(0x0008 + UInt16($0 / 10) * 2, 0x0010 + UInt16($0 % 10) * 2) }
+        for (index, tag) in tags.enumerated().reversed() { item.put(tag, "V\(index)", vr: "LO") }
+        var present = Dictionary(uniqueKeysWithValues: tags.enumerated().map { ($1, "V\($0)") })
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            let tag = tags.randomElement(using: &generator)!
+            let missing = Tag(tag.group, tag.element + 1)  // between two present tags, never present
+            XCTAssertNil(item.string(missing), "round \(round): \(missing)")
+            XCTAssertEqual(item.string(tag), present[tag], "round \(round): \(tag)")
+            switch round % 3 {
+            case 0:
+                XCTAssertEqual(item.remove(tag), present[tag] != nil)
+                present[tag] = nil
+            case 1:
+                item.put(tag, "R\(round)", vr: "LO")
+                present[tag] = "R\(round)"
+            default:
+                break
+            }
+        }
+        XCTAssertEqual(item.elements.map(\.tag), present.keys.sorted(), "elements listed once each, in tag order")
+        for tag in tags { XCTAssertEqual(item.string(tag), present[tag]) }
+        XCTAssertNil(item.string(Tag(0x0001, 0x0000)))
+        XCTAssertNil(item.string(Tag(0xFFFC, 0xFFFC)))
     }
 
     func testNotPart10IsRefused() throws {

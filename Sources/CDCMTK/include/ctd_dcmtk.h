@@ -60,6 +60,9 @@ typedef struct {
 /* Elements of one item (dataset, meta or sequence item), in tag order. */
 uint32_t ctd_item_count(ctd_item *item);
 int ctd_item_element(ctd_item *item, uint32_t index, ctd_element *out);
+/* All of them at once (up to capacity; ctd_item_count tells how many): one pass over the list,
+ * where ctd_item_element seeks from the first element for each index. */
+uint32_t ctd_item_elements(ctd_item *item, ctd_element *out, uint32_t capacity);
 
 /* The index-th item of a sequence element; NULL when absent. */
 ctd_item *ctd_sequence_item(ctd_item *item, uint16_t group, uint16_t element, uint32_t index);
@@ -118,8 +121,7 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
 /* syncfs(2), which Swift's Glibc module does not export: one flush per job, not per file. */
 int ctd_syncfs(int fd);
 
-/* copy_file_range(2) and sync_file_range(2, SYNC_FILE_RANGE_WRITE), likewise not exported. */
-long ctd_copy_file_range(int in_fd, int64_t *in_offset, int out_fd, size_t count);
+/* sync_file_range(2, SYNC_FILE_RANGE_WRITE), likewise not exported. */
 int ctd_start_writeback(int fd);
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
 import CDCMTK
+import Crypto
 import Foundation
 
 /// Why DCMTK could not read or write a file. Never carries element values.
@@ -88,23 +89,33 @@ public final class DicomFile {
     public var meta: DicomItem { DicomItem(pointer: ctd_meta(handle)!, owner: self) }
     public var transferSyntax: String { String(cString: ctd_transfer_syntax(handle)) }
 
-    /// Writes in the original transfer syntax with a new file meta and a zeroed preamble.
-    public func save(to path: String) throws(DicomError) {
+    /// Writes in the original transfer syntax with a new file meta and a zeroed preamble. Returns
+    /// the SHA-256 and size of what was written when they were computed while writing (detached
+    /// pixel data), nil when the caller must hash the file.
+    @discardableResult
+    public func save(to path: String) throws(DicomError) -> WrittenFile? {
         if let detachedPixels, let source {
-            try save(to: path, pixels: detachedPixels, from: source)
-            return
+            return try save(to: path, pixels: detachedPixels, from: source)
         }
         var buffer = [CChar](repeating: 0, count: 512)
         if ctd_save(handle, path, &buffer, buffer.count) != 0 {
             throw DicomError(reason: String(cBuffer: buffer))
         }
+        return nil
     }
 }
 
+/// A file as written: its SHA-256 (lower-case hex) and size in bytes.
+public struct WrittenFile: Sendable {
+    public let sha256: String
+    public let size: Int
+}
+
 extension DicomFile {
-    /// Header as DCMTK encodes it, then the detached pixel element: its header bytes as read and
-    /// its value copied by the kernel. Byte for byte what `ctd_save` writes for the same file.
-    private func save(to path: String, pixels: DetachedPixelData, from source: InputFile) throws(DicomError) {
+    /// Header as DCMTK encodes it, then the detached pixel element: its header and value bytes
+    /// as read. Byte for byte what `ctd_save` writes for the same file. The output's SHA-256 is
+    /// taken from the very buffers handed to write(2).
+    private func save(to path: String, pixels: DetachedPixelData, from source: InputFile) throws(DicomError) -> WrittenFile {
         var header: UnsafeMutablePointer<UInt8>?
         var count = 0
         var error = [CChar](repeating: 0, count: 512)
@@ -115,11 +126,21 @@ extension DicomFile {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw DicomError(reason: "cannot create the output: " + String(cString: strerror(errno))) }
         defer { close(fd) }
-        if let error = writeAll(fd, UnsafeRawBufferPointer(start: header, count: count)) { throw error }
-        if let error = pixels.elementHeader.withUnsafeBytes({ writeAll(fd, $0) }) { throw error }
-        try source.copy(offset: pixels.valueOffset, count: pixels.valueCount, to: fd)
+        var hasher = SHA256()
+        func emit(_ bytes: UnsafeRawBufferPointer) -> DicomError? {
+            hasher.update(bufferPointer: bytes)
+            return writeAll(fd, bytes)
+        }
+        if let error = emit(UnsafeRawBufferPointer(start: header, count: count)) { throw error }
+        if let error = pixels.elementHeader.withUnsafeBytes({ emit($0) }) { throw error }
+        guard let result = source.withDetachedBytes(offset: pixels.valueOffset, count: pixels.valueCount, { emit($0) }) else {
+            throw DicomError(reason: "the pixel data of the input is no longer in memory")
+        }
+        if let error = result { throw error }
         // Start writing back now, so the job's one flush before delivery finds little left to do.
         _ = ctd_start_writeback(fd)
+        return WrittenFile(sha256: hexString(hasher.finalize()),
+                           size: count + pixels.elementHeader.count + pixels.valueCount)
     }
 }
 
@@ -129,17 +150,17 @@ public struct DicomItem {
     let owner: DicomFile
 
     public var elements: [ElementInfo] {
-        let count = ctd_item_count(pointer)
-        var result: [ElementInfo] = []
-        result.reserveCapacity(Int(count))
-        var info = ctd_element()
-        for index in 0..<count where ctd_item_element(pointer, index, &info) == 0 {
+        let capacity = Int(ctd_item_count(pointer))
+        guard capacity > 0 else { return [] }
+        let infos = [ctd_element](unsafeUninitializedCapacity: capacity) { buffer, count in
+            count = Int(ctd_item_elements(pointer, buffer.baseAddress, UInt32(capacity)))
+        }
+        return infos.map { info in
             // Two bytes straight into a small (inline) string: no array per element.
             let vr = withUnsafeBytes(of: info.vr) { String(decoding: $0.prefix(2), as: UTF8.self) }
-            result.append(ElementInfo(tag: Tag(info.group, info.element), vr: vr, length: info.length,
-                                      itemCount: Int(info.item_count)))
+            return ElementInfo(tag: Tag(info.group, info.element), vr: vr, length: info.length,
+                               itemCount: Int(info.item_count))
         }
-        return result
     }
 
     /// Raw bytes of a string element (in the file's character set), padding trimmed.

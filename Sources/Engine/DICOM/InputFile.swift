@@ -3,17 +3,18 @@ import Crypto
 import Foundation
 
 /// An input file read once: its SHA-256 (the audit's proof of what came in) and, for a file whose
-/// pixel data ends it, a header parsed from memory with the pixel data left in the file. Unchanged
-/// pixel data is then copied input -> output by the kernel (`copy_file_range`), never through
-/// this process's memory: that copy is most of the bytes and most of the time of a metadata-only run.
+/// pixel data ends it, a header parsed from memory with the pixel data left as the bytes read.
+/// Unchanged pixel data is then written from those bytes, which are hashed for the output as they
+/// are written: the pixels are read once, never decoded, copied into DCMTK or read back.
 public final class InputFile {
     public let path: String
     public let size: Int
     /// Lower-case hex SHA-256 of every byte read.
     public let sha256: String
-    fileprivate let descriptor: Int32
     /// The bytes, until `parse` has used them (the parsed header holds copies).
     private var bytes: [UInt8]?
+    /// The bytes again, kept by `parse` when the pixel data is detached: its value is written from here.
+    private var detachedBytes: [UInt8]?
 
     /// Files above this size take DCMTK's streaming path (values stay on disk until written).
     public static let maximumInMemory = 512 << 20
@@ -24,14 +25,10 @@ public final class InputFile {
         self.path = path
         let fd = open(RawName.systemPath(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw DicomError(reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw DicomError(reason: reason)
-        }
+        guard fstat(fd, &info) == 0 else { throw DicomError(reason: String(cString: strerror(errno))) }
         let total = Int(info.st_size)
-        descriptor = fd
         size = total
         var hasher = SHA256()
         if total <= Self.maximumInMemory {
@@ -50,10 +47,7 @@ public final class InputFile {
                 }
                 initialized = failure == nil ? total : 0
             }
-            if let failure {
-                close(fd)
-                throw DicomError(reason: failure)
-            }
+            if let failure { throw DicomError(reason: failure) }
             data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
             bytes = data
         } else {
@@ -62,11 +56,7 @@ public final class InputFile {
             while true {
                 let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
                 if count < 0 && errno == EINTR { continue }
-                if count < 0 {
-                    let reason = String(cString: strerror(errno))
-                    close(fd)
-                    throw DicomError(reason: reason)
-                }
+                if count < 0 { throw DicomError(reason: String(cString: strerror(errno))) }
                 if count == 0 { break }
                 block.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
                 offset += count
@@ -75,12 +65,10 @@ public final class InputFile {
         sha256 = hexString(hasher.finalize())
     }
 
-    deinit { close(descriptor) }
-
     /// The file's header, parsed from memory, with pixel data detached when it can be copied
     /// verbatim; nil when the file must be loaded by DCMTK from disk (too large, pixel data not
     /// the last element, big endian or deflated). Throws when the file is not readable DICOM.
-    /// Call once: the bytes are released.
+    /// Call once: the bytes are kept only when the pixel data is detached (it is written from them).
     public func parse() throws(DicomError) -> DicomFile? {
         guard var data = bytes, !data.isEmpty else { return nil }
         bytes = nil
@@ -104,6 +92,7 @@ public final class InputFile {
             DetachedPixelData.find(in: $0, at: elementStart, explicitVR: explicitVR, native: native)
         }
         guard let detached else { return nil }
+        detachedBytes = data
         file.detach(detached, from: self)
         return file
     }
@@ -111,39 +100,10 @@ public final class InputFile {
     /// Big endian and deflated datasets are re-encoded by DCMTK as a whole.
     static let undetachableSyntaxes: Set<String> = ["1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"]
 
-    /// Copies `count` bytes at `offset` of this file to the end of `output`.
-    func copy(offset: Int, count: Int, to output: Int32) throws(DicomError) {
-        var source = Int64(offset)
-        var remaining = count
-        while remaining > 0 {
-            let copied = ctd_copy_file_range(descriptor, &source, output, remaining)
-            if copied < 0 && errno == EINTR { continue }
-            if copied < 0 && [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP].contains(errno) {
-                // Another filesystem or kernel without it: copy through a small buffer.
-                try copyThroughMemory(from: Int(source), count: remaining, to: output)
-                return
-            }
-            if copied < 0 { throw DicomError(reason: "cannot write: " + String(cString: strerror(errno))) }
-            if copied == 0 { throw DicomError(reason: "the input changed while it was processed (it is shorter)") }
-            remaining -= Int(copied)
-        }
-    }
-
-    private func copyThroughMemory(from offset: Int, count: Int, to output: Int32) throws(DicomError) {
-        var block = [UInt8](repeating: 0, count: min(count, 1 << 20))
-        var position = offset
-        var remaining = count
-        while remaining > 0 {
-            let read = block.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, min($0.count, remaining), off_t(position)) }
-            if read < 0 && errno == EINTR { continue }
-            if read < 0 { throw DicomError(reason: String(cString: strerror(errno))) }
-            if read == 0 { throw DicomError(reason: "the input changed while it was processed (it is shorter)") }
-            if let error = block.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0.prefix(read))) }) {
-                throw error
-            }
-            position += read
-            remaining -= read
-        }
+    /// The bytes at `offset` (the detached pixel value), as read when the file was hashed.
+    func withDetachedBytes<T>(offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        guard let detachedBytes, offset >= 0, count >= 0, offset + count <= detachedBytes.count else { return nil }
+        return detachedBytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
     }
 }
 

@@ -458,8 +458,8 @@ struct FileWork: Sendable {
             record.reason = reason.code + ": " + reason.description
             return FileWork(record: record)
         }
-        // Read once: hashed, and parsed from memory with unchanged pixel data left in the file to be
-        // copied by the kernel; DCMTK loads from disk only what needs the pixels in memory.
+        // Read once: hashed, and parsed from memory with unchanged pixel data left as the bytes read,
+        // to be written from there; DCMTK loads from disk only what needs the pixels in memory.
         var file: DicomFile
         do {
             let input = try InputFile(path: inputPath)
@@ -523,9 +523,10 @@ struct FileWork: Sendable {
         let instance = file.dataset.string(.sopInstanceUID)
         deidentifier.apply(to: file, patient: patient, defaced: defaced)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
+        var written: WrittenFile?
         do {
             try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try file.save(to: output.path)
+            written = try file.save(to: output.path)
         } catch {
             unlink(output.path)  // never leave a partial file where a delivery could pick it up
             let reason = (error as? DicomError)?.reason ?? InputDisposal.reason(error)
@@ -536,9 +537,14 @@ struct FileWork: Sendable {
         }
         record.outcome = .delivered
         record.outputPath = planned.outputPath
-        record.outputSHA256 = sha256(ofFile: output.path)
-        var info = stat()
-        if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
+        if let written {
+            record.outputSHA256 = written.sha256
+            record.outputSize = Int64(written.size)
+        } else {
+            record.outputSHA256 = sha256(ofFile: output.path)
+            var info = stat()
+            if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
+        }
         return FileWork(record: record, patient: owner, sopInstanceUID: instance)
     }
 }
