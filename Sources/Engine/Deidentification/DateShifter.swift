@@ -11,28 +11,30 @@ public struct DateShifter: Sendable {
 
     /// "YYYYMMDD" (one value) -> shifted "YYYYMMDD".
     public func shiftDate(_ value: String) -> String? {
-        guard value.count == 8, value.allSatisfy(\.isASCIIDigit),
+        guard value.utf8.count == 8, value.utf8.allSatisfy(Self.isDigit),
               let year = Int(value.prefix(4)), let month = Int(value.dropFirst(4).prefix(2)),
               let day = Int(value.suffix(2)),
               let julian = Self.julianDay(year: year, month: month, day: day) else { return nil }
         let (y, m, d) = Self.civil(fromJulianDay: julian + days)
         guard (1...9999).contains(y) else { return nil }
-        return String(format: "%04d%02d%02d", y, m, d)
+        return Self.digits(y, 4) + Self.digits(m, 2) + Self.digits(d, 2)
     }
 
     /// "YYYYMMDD[HHMMSS[.F]][&ZZXX]": the date part is shifted, the rest kept. Values with
     /// less than a full date cannot be shifted by days and are dropped.
     public func shiftDateTime(_ value: String) -> String? {
-        guard value.count >= 8, let date = shiftDate(String(value.prefix(8))) else { return nil }
-        let rest = value.dropFirst(8)
-        guard rest.allSatisfy({ $0.isASCIIDigit || $0 == "." || $0 == "+" || $0 == "-" }) else { return nil }
-        return date + rest
+        let bytes = value.utf8
+        guard bytes.count >= 8, let date = shiftDate(String(decoding: bytes.prefix(8), as: UTF8.self)) else { return nil }
+        let rest = bytes.dropFirst(8)
+        // digits, "." "+" "-"
+        guard rest.allSatisfy({ Self.isDigit($0) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D }) else { return nil }
+        return date + String(decoding: rest, as: UTF8.self)
     }
 
     /// Age at a date, as an AS value ("045Y", "011M", "020D").
     public static func age(birth: String, at date: String) -> String? {
         func parts(_ s: String) -> (Int, Int, Int)? {
-            guard s.count == 8, s.allSatisfy(\.isASCIIDigit), let y = Int(s.prefix(4)),
+            guard s.utf8.count == 8, s.utf8.allSatisfy(isDigit), let y = Int(s.prefix(4)),
                   let m = Int(s.dropFirst(4).prefix(2)), let d = Int(s.suffix(2)),
                   julianDay(year: y, month: m, day: d) != nil else { return nil }
             return (y, m, d)
@@ -42,10 +44,19 @@ public struct DateShifter: Sendable {
               end >= start else { return nil }
         var years = y - by
         if (m, d) < (bm, bd) { years -= 1 }
-        if years >= 2 { return String(format: "%03dY", min(years, 999)) }
+        if years >= 2 { return digits(min(years, 999), 3) + "Y" }
         let months = (y - by) * 12 + (m - bm) - (d < bd ? 1 : 0)
-        if months >= 1 { return String(format: "%03dM", months) }
-        return String(format: "%03dD", end - start)
+        if months >= 1 { return digits(months, 3) + "M" }
+        return digits(end - start, 3) + "D"
+    }
+
+    /// A non-negative number zero-padded to `width` digits (String(format:) goes through
+    /// NSString and showed in the profile).
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    static func digits(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     static func julianDay(year: Int, month: Int, day: Int) -> Int? {
@@ -73,8 +84,4 @@ public struct DateShifter: Sendable {
         default: return 31
         }
     }
-}
-
-extension Character {
-    var isASCIIDigit: Bool { isASCII && isNumber }
 }

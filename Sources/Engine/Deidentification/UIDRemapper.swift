@@ -20,7 +20,11 @@ public struct UIDRemapper: Sendable {
     }
 
     public func map(_ uid: String) -> String {
-        let trimmed = uid.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+        // Trimmed on the bytes: Foundation's trimming goes through NSString.
+        var bytes = Substring(uid).utf8[...]
+        while let first = bytes.first, first == 0x20 || first == 0 { bytes.removeFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0 { bytes.removeLast() }
+        let trimmed = String(Substring(bytes))
         if trimmed.isEmpty || Self.isStandard(trimmed) { return trimmed }
         let mac = HMAC<SHA256>.authenticationCode(for: Data(("uid:" + trimmed).utf8), using: key)
         let value = mac.withUnsafeBytes { raw in
