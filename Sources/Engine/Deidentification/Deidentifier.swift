@@ -36,6 +36,8 @@ public struct Deidentifier: Sendable {
     /// Localizers/scouts show the face in profile: quarantined, or (when set) delivered with every
     /// pixel set to air.
     public var blankLocalizers = false
+    /// Shared by the copies handed to worker threads.
+    let tokenCache = IdentityTokenCache()
 
     public init(profile: Profile, uids: UIDRemapper, toolVersion: String = EngineVersion.string) {
         self.profile = profile
@@ -137,11 +139,47 @@ private struct Walk {
 
     // MARK: identity tokens
 
+    /// Gathers the values the identity words come from, then takes the words from the cache when
+    /// another file had the same values (the files of a series share them).
     mutating func collectTokens(_ item: DicomItem) {
+        var sources: [(bytes: [UInt8], minimum: Int)] = []
+        gatherSources(item, into: &sources)
+        var key = Array(characterSet.utf8)
+        for source in sources {
+            key.append(0xFF)
+            key.append(UInt8(source.minimum))
+            withUnsafeBytes(of: UInt32(source.bytes.count).littleEndian) { key.append(contentsOf: $0) }
+            key.append(contentsOf: source.bytes)
+        }
+        let characterSet = characterSet
+        tokens = deidentifier.tokenCache.tokens(for: key) {
+            var tokens = IdentityTokens()
+            var converter: CharsetConverter?
+            for source in sources {
+                if source.minimum == Self.birthDate {
+                    tokens.add(String(decoding: source.bytes, as: UTF8.self), minimumLength: source.minimum)
+                    continue
+                }
+                tokens.add(IdentityTokens.latin1(source.bytes), minimumLength: source.minimum)
+                // ASCII reads the same as Latin-1 and as UTF-8: once is enough.
+                guard !source.bytes.allSatisfy({ $0 < 0x80 }) else { continue }
+                if converter == nil { converter = CharsetConverter(specificCharacterSet: characterSet) }
+                if let text = converter?.utf8(source.bytes) { tokens.add(text, minimumLength: source.minimum) }
+            }
+            return tokens
+        }
+    }
+
+    /// A birth date is one word of 8 digits, as read (the minimum length marks it).
+    static let birthDate = 8
+
+    /// The values whose words must not survive anywhere: names, IDs and other text the profile
+    /// removes, private text, and the birth date (minimum word length 8), at every depth.
+    private func gatherSources(_ item: DicomItem, into sources: inout [(bytes: [UInt8], minimum: Int)]) {
         for element in item.elements {
             let tag = element.tag
             if element.isSequence {
-                for child in item.items(tag) { collectTokens(child) }
+                for child in item.items(tag) { gatherSources(child, into: &sources) }
                 continue
             }
             let vr = effectiveVR(element)
@@ -155,12 +193,9 @@ private struct Walk {
                 isSource = vr == "PN"
             }
             guard isSource, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { continue }
-            let minimum = vr == "PN" ? 2 : 3
-            tokens.add(IdentityTokens.latin1(bytes), minimumLength: minimum)
-            // ASCII reads the same as Latin-1 and as UTF-8: once is enough.
-            if !bytes.allSatisfy({ $0 < 0x80 }), let text = utf8(bytes) { tokens.add(text, minimumLength: minimum) }
+            sources.append((bytes, vr == "PN" ? 2 : 3))
         }
-        if let birth = item.string(.patientBirthDate), birth.count == 8 { tokens.add(birth, minimumLength: 8) }
+        if let birth = item.string(.patientBirthDate), birth.count == 8 { sources.append((Array(birth.utf8), Self.birthDate)) }
     }
 
     mutating func utf8(_ bytes: [UInt8]) -> String? {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Words taken from the values the profile removes (names, IDs, addresses, institutions):
 /// a descriptor kept by the Clean Descriptors option must contain none of them. Matching runs
@@ -67,5 +68,23 @@ struct IdentityTokens {
     static func latin1(_ bytes: [UInt8]) -> String {
         if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+}
+
+/// Identity words of recent files, keyed by the values they were taken from: the files of a series
+/// share names, IDs and institutions, and building the word sets for every file showed in the
+/// profile. Small and cleared when full: a job's series need a handful of entries.
+final class IdentityTokenCache: Sendable {
+    private let entries = Mutex<[[UInt8]: IdentityTokens]>([:])
+    static let capacity = 64
+
+    func tokens(for key: [UInt8], build: () -> IdentityTokens) -> IdentityTokens {
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let built = build()
+        entries.withLock {
+            if $0.count >= Self.capacity { $0.removeAll() }
+            $0[key] = built
+        }
+        return built
     }
 }
