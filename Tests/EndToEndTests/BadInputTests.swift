@@ -1,6 +1,7 @@
 import Engine
 import Fixtures
 import Foundation
+import Synchronization
 import GRDB
 import XCTest
 
@@ -1279,6 +1280,26 @@ final class BadInputTests: XCTestCase {
         try tree.drop(patient.accessionNumber)
         XCTAssertEqual(waitFinal(tree, patient.accessionNumber, daemon)?.state, "delivered")
         XCTAssertEqual(daemon.terminate()?.status, 0)
+    }
+
+    /// The service starting while an operator imports a sheet: both create and migrate the same new
+    /// database. Every process must succeed, whichever comes first.
+    func testNewDatabaseOpenedByManyProcessesAtOnce() throws {
+        let dir = try temporaryDirectory()
+        let csv = dir.appendingPathComponent("mapping.csv")
+        try "Accession_number,De-identification_ID\nACC1,DEID-1\n".write(to: csv, atomically: true, encoding: .utf8)
+        for round in 0..<4 {
+            let database = dir.appendingPathComponent("db-\(round)/audit.sqlite").path
+            let results = Mutex<[ProcessResult]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                let result = try? runCTDeid(["mapping", "import", csv.path, "--database", database], timeout: 60)
+                results.withLock { $0.append(result ?? ProcessResult(status: -1, stdout: "", stderr: "not started", crashed: false)) }
+            }
+            for result in results.withLock({ $0 }) {
+                XCTAssertEqual(result.status, 0, "round \(round): \(result.stderr)")
+            }
+            XCTAssertEqual(try sqlite(database, "SELECT deid_id FROM mappings"), [["DEID-1"]])
+        }
     }
 
     func testDatabaseLockedAtStartExitStatusLetsSystemdRetry() throws {

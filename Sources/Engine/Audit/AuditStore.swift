@@ -68,6 +68,14 @@ public final class AuditStore: Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             }
+            // Two processes opening a new database at once (the service starting while an operator
+            // runs `ctdeid mapping import`) would both find it unmigrated and both migrate it: one
+            // failed ("table mappings already exists", or a busy switch to WAL). Opening is serialised
+            // on an flock of the database's folder; SQLite's own locks are fcntl locks on its files,
+            // which this neither takes nor releases.
+            let folderLock = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { if folderLock >= 0 { close(folderLock) } }
+            if folderLock >= 0 { while flock(folderLock, LOCK_EX) != 0 && errno == EINTR {} }
             // Create the file 0600 before SQLite does, so it is never readable by others; an existing
             // database that others can read is refused: it is the re-identification key.
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
