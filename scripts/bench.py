@@ -134,6 +134,7 @@ def main():
     tree = out("serve")
     staging = os.path.join(tree, "incoming")
     shutil.copytree(inbox, staging)
+    sync(base)  # the copy's own writeback is not the service's work (every contender above starts flushed too)
     log = open(os.path.join(base, "serve.log"), "w")
     daemon = subprocess.Popen([binary, "serve", "--inbox", os.path.join(tree, "inbox"), "--outbox", os.path.join(tree, "outbox"),
                                "--work", os.path.join(tree, "work"), "--quarantine", os.path.join(tree, "quarantine"),
@@ -152,6 +153,10 @@ def main():
     while db.execute("SELECT count(*) FROM jobs WHERE state = 'delivered'").fetchone()[0] < len(names):
         if time.perf_counter() - dropped > 600:
             sys.exit("bench: the service did not deliver within 600 s")
+        if daemon.poll() is not None:
+            log.flush()
+            with open(os.path.join(base, "serve.log")) as f:
+                sys.exit(f"bench: the service exited ({daemon.returncode}) before delivering:\n{f.read()[-2000:]}")
         time.sleep(0.02)
     delivered = time.perf_counter() - dropped
     daemon.send_signal(signal.SIGTERM)
