@@ -29,11 +29,13 @@ let package = Package(
                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
             ]
         ),
+        // SHA-256 on the CPU's SHA extensions, two streams of the same bytes at once (input and output).
+        .target(name: "CSHA256", path: "Sources/CSHA256"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         .target(
             name: "Engine",
             dependencies: [
-                "CDCMTK",
+                "CDCMTK", "CSHA256",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),

@@ -23,7 +23,6 @@ final class DetachedPixelDataTests: XCTestCase {
         try full.save(to: fullURL.path)
 
         let input = try InputFile(path: path.path)
-        XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
         let parsed = try input.parse()
         let fast = try parsed ?? DicomFile(path: path.path, lazyThreshold: 64 * 1024)
         XCTAssertNil(deidentifier.quarantineReason(for: fast))
@@ -38,6 +37,8 @@ final class DetachedPixelDataTests: XCTestCase {
             XCTAssertEqual(written.sha256, sha256Hex(fastData))
             XCTAssertEqual(written.size, fastData.count)
         }
+        // The input's pixel data was hashed as it was written: the input's hash must still be the file's.
+        XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
         return (try Data(contentsOf: fullURL), fastData, parsed?.detachedPixels != nil)
     }
 
@@ -105,6 +106,21 @@ final class DetachedPixelDataTests: XCTestCase {
             XCTAssertFalse(result.detached, name)
             XCTAssertEqual(result.fast, result.full, name)
         }
+    }
+
+    /// The input's hash asked for before the write (all of it hashed at once) leaves the write and
+    /// both hashes as they would be otherwise.
+    func testInputHashTakenBeforeTheWriteChangesNothing() throws {
+        let dir = try temporaryDirectory()
+        let path = try slice(in: dir)
+        let input = try InputFile(path: path.path)
+        let parsed = try XCTUnwrap(try input.parse())
+        XCTAssertNotNil(parsed.detachedPixels)
+        XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
+        let out = dir.appendingPathComponent("out.dcm")
+        let written = try XCTUnwrap(try parsed.save(to: out.path))
+        XCTAssertEqual(written.sha256, try sha256Hex(Data(contentsOf: out)))
+        XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
     }
 
     /// An element hidden after the pixel data must never ride along as "pixel data".

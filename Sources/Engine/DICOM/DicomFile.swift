@@ -126,20 +126,23 @@ extension DicomFile {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw DicomError(reason: "cannot create the output: " + String(cString: strerror(errno))) }
         defer { close(fd) }
-        var hasher = SHA256()
-        func emit(_ bytes: UnsafeRawBufferPointer) -> DicomError? {
-            hasher.update(bufferPointer: bytes)
-            return writeAll(fd, bytes)
+        var digest = FileDigest()
+        var failure: DicomError?
+        func emit(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            failure = writeAll(fd, bytes)
+            return failure == nil
         }
-        if let error = emit(UnsafeRawBufferPointer(start: header, count: count)) { throw error }
-        if let error = pixels.elementHeader.withUnsafeBytes({ emit($0) }) { throw error }
-        guard let result = source.withDetachedBytes(offset: pixels.valueOffset, count: pixels.valueCount, { emit($0) }) else {
-            throw DicomError(reason: "the pixel data of the input is no longer in memory")
+        let head = UnsafeRawBufferPointer(start: header, count: count)
+        digest.update(head)
+        pixels.elementHeader.withUnsafeBytes { digest.update($0) }
+        guard emit(head), pixels.elementHeader.withUnsafeBytes({ emit($0) }) else { throw failure! }
+        // The pixel value is hashed for the input and this output in one pass, as it is written.
+        guard source.streamDetachedPixels(into: &digest, emit) else {
+            throw failure ?? DicomError(reason: "the pixel data of the input is no longer in memory")
         }
-        if let error = result { throw error }
         // Start writing back now, so the job's one flush before delivery finds little left to do.
         _ = ctd_start_writeback(fd)
-        return WrittenFile(sha256: hexString(hasher.finalize()),
+        return WrittenFile(sha256: digest.finalize(),
                            size: count + pixels.elementHeader.count + pixels.valueCount)
     }
 }

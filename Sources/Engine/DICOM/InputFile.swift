@@ -1,20 +1,23 @@
 import CDCMTK
-import Crypto
 import Foundation
 
 /// An input file read once: its SHA-256 (the audit's proof of what came in) and, for a file whose
 /// pixel data ends it, a header parsed from memory with the pixel data left as the bytes read.
-/// Unchanged pixel data is then written from those bytes, which are hashed for the output as they
-/// are written: the pixels are read once, never decoded, copied into DCMTK or read back.
+/// Unchanged pixel data is then written from those bytes, and hashed for the input and the output
+/// in one pass as it is written: the pixels are read once, never decoded, copied into DCMTK or read back.
 public final class InputFile {
     public let path: String
     public let size: Int
-    /// Lower-case hex SHA-256 of every byte read.
-    public let sha256: String
-    /// The bytes, until `parse` has used them (the parsed header holds copies).
+    /// The bytes as read (preamble zeroed once `parse` ran), while any of them is still needed:
+    /// not yet hashed, or the detached pixel value to be written.
     private var bytes: [UInt8]?
-    /// The bytes again, kept by `parse` when the pixel data is detached: its value is written from here.
-    private var detachedBytes: [UInt8]?
+    /// The input's digest over `bytes[..<hashed]`; the rest is hashed when the pixels are written,
+    /// or when `sha256` is asked for.
+    private var digest = FileDigest()
+    private var hashed = 0
+    private var finished: String?
+    /// The detached pixel value's place in `bytes`.
+    private var detached: Range<Int>?
 
     /// Files above this size take DCMTK's streaming path (values stay on disk until written).
     public static let maximumInMemory = 512 << 20
@@ -30,7 +33,6 @@ public final class InputFile {
         guard fstat(fd, &info) == 0 else { throw DicomError(reason: String(cString: strerror(errno))) }
         let total = Int(info.st_size)
         size = total
-        var hasher = SHA256()
         if total <= Self.maximumInMemory {
             // Read straight into uninitialised storage: zero-filling half a megabyte per file showed.
             var failure: String?
@@ -48,7 +50,6 @@ public final class InputFile {
                 initialized = failure == nil ? total : 0
             }
             if let failure { throw DicomError(reason: failure) }
-            data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
             bytes = data
         } else {
             var block = [UInt8](repeating: 0, count: 1 << 20)
@@ -58,11 +59,26 @@ public final class InputFile {
                 if count < 0 && errno == EINTR { continue }
                 if count < 0 { throw DicomError(reason: String(cString: strerror(errno))) }
                 if count == 0 { break }
-                block.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+                block.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
                 offset += count
             }
+            finished = digest.finalize()
         }
-        sha256 = hexString(hasher.finalize())
+    }
+
+    /// Lower-case hex SHA-256 of every byte read (what is not hashed yet is hashed now).
+    public var sha256: String {
+        if let finished { return finished }
+        hash(upTo: bytes?.count ?? 0)
+        let value = digest.finalize()
+        finished = value
+        return value
+    }
+
+    private func hash(upTo end: Int) {
+        guard let bytes, end > hashed else { return }
+        bytes.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[hashed..<end])) }
+        hashed = end
     }
 
     /// The file's header, parsed from memory, with pixel data detached when it can be copied
@@ -70,16 +86,32 @@ public final class InputFile {
     /// the last element, big endian or deflated). Throws when the file is not readable DICOM.
     /// Call once: the bytes are kept only when the pixel data is detached (it is written from them).
     public func parse() throws(DicomError) -> DicomFile? {
-        guard var data = bytes, !data.isEmpty else { return nil }
-        bytes = nil
+        guard let count = bytes?.count, count > 0 else { return nil }
         // The preamble may carry text; the output keeps the (zeroed) preamble it was read with.
-        if data.count >= 128 { for index in 0..<128 { data[index] = 0 } }
+        // It is hashed for the input first.
+        hash(upTo: min(128, count))
+        for index in 0..<min(128, count) { bytes![index] = 0 }
         var headerLength = 0
         var error = [CChar](repeating: 0, count: 512)
-        let handle = data.withUnsafeBufferPointer { ctd_load_header($0.baseAddress, $0.count, &headerLength, &error, error.count) }
-        guard let handle else { throw DicomError(reason: String(cBuffer: error)) }
+        let handle = bytes!.withUnsafeBufferPointer { ctd_load_header($0.baseAddress, $0.count, &headerLength, &error, error.count) }
+        guard let handle else {
+            release()
+            throw DicomError(reason: String(cBuffer: error))
+        }
         let file = DicomFile(handle: handle)
-        if headerLength >= data.count { return file }  // no pixel data at the top level
+        guard let pixels = detachablePixels(of: file, headerLength: headerLength) else {
+            release()
+            return headerLength >= count ? file : nil  // no pixel data at the top level: parsed whole
+        }
+        hash(upTo: pixels.valueOffset)
+        detached = pixels.valueOffset..<(pixels.valueOffset + pixels.valueCount)
+        file.detach(pixels, from: self)
+        return file
+    }
+
+    /// Where the pixel data can be left in the file's bytes, if it can.
+    private func detachablePixels(of file: DicomFile, headerLength: Int) -> DetachedPixelData? {
+        guard let bytes, headerLength < bytes.count else { return nil }
         let syntax = file.transferSyntax
         guard !Self.undetachableSyntaxes.contains(syntax) else { return nil }
         // An element that sorts after Pixel Data but came before it would be written out of order.
@@ -88,23 +120,43 @@ public final class InputFile {
         // DCMTK stops after reading the element's tag and length; the element starts before that.
         let explicitVR = syntax != "1.2.840.10008.1.2"
         let elementStart = headerLength - (explicitVR ? 12 : 8)
-        let detached = data.withUnsafeBytes {
+        return bytes.withUnsafeBytes {
             DetachedPixelData.find(in: $0, at: elementStart, explicitVR: explicitVR, native: native)
         }
-        guard let detached else { return nil }
-        detachedBytes = data
-        file.detach(detached, from: self)
-        return file
+    }
+
+    /// Hashes what is left and lets the bytes go (nothing will be written from them).
+    private func release() {
+        _ = sha256
+        bytes = nil
+    }
+
+    /// Hands the detached pixel value to `body` in pieces, each first added to `output`'s digest and,
+    /// where the input's is not past it yet, to the input's in the same pass. Stops when `body`
+    /// returns false; false when the value is not here.
+    func streamDetachedPixels(into output: inout FileDigest, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        guard let bytes, let detached else { return false }
+        let piece = 256 << 10  // hashed and written while it is still in the cache
+        return bytes.withUnsafeBytes { all -> Bool in
+            var start = detached.lowerBound
+            while start < detached.upperBound {
+                let chunk = UnsafeRawBufferPointer(rebasing: all[start..<min(start + piece, detached.upperBound)])
+                if finished == nil && hashed == start {
+                    FileDigest.update(&digest, &output, with: chunk)
+                    hashed += chunk.count
+                } else {
+                    output.update(chunk)
+                }
+                start += chunk.count
+                guard body(chunk) else { return false }
+            }
+            return true
+        }
     }
 
     /// Big endian and deflated datasets are re-encoded by DCMTK as a whole.
     static let undetachableSyntaxes: Set<String> = ["1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"]
 
-    /// The bytes at `offset` (the detached pixel value), as read when the file was hashed.
-    func withDetachedBytes<T>(offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
-        guard let detachedBytes, offset >= 0, count >= 0, offset + count <= detachedBytes.count else { return nil }
-        return detachedBytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
-    }
 }
 
 /// The top-level Pixel Data element of an input, left in the file: its element header bytes as

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -145,13 +146,59 @@ public struct BatchRun: Sendable {
         let total = folders.reduce(0) { $0 + $1.files.count }
         let done = Atomic<Int>(0)
         var results: [JobResult] = []
+        // One job is delivered (flushed to disk, recorded, renamed) while the next is staged, so the
+        // disk's flush of one job overlaps the work on the next instead of idling the cores.
+        let delivery = DeliveryLane()
         for folder in folders {
-            results.append(try processor.process(folder) {
-                let value = done.add(1, ordering: .relaxed).newValue
-                progress(value, total)
-            })
+            let outcome: StageOutcome
+            let job: Int64
+            do {
+                job = try processor.createJob(for: folder.url)
+                outcome = try processor.stage(folder, job: job) {
+                    let value = done.add(1, ordering: .relaxed).newValue
+                    progress(value, total)
+                }
+            } catch {
+                _ = try? delivery.wait()  // a delivery in flight ends before the error does
+                throw error
+            }
+            if let delivered = try delivery.wait() { results.append(delivered) }
+            if case .staged(let staged) = outcome {
+                delivery.start { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
+            } else {
+                results.append(try processor.result(of: outcome, job: job, folder: folder))
+            }
         }
+        if let delivered = try delivery.wait() { results.append(delivered) }
         try? FileManager.default.removeItem(at: processor.stagingRoot)
-        return BatchSummary(jobs: results, looseFiles: loose, seconds: Date().timeIntervalSince(start))
+        return BatchSummary(jobs: results.sorted { $0.jobID < $1.jobID }, looseFiles: loose,
+                            seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// At most one delivery running in the background; `wait` hands over its result (or its error).
+final class DeliveryLane: Sendable {
+    private let running = Mutex<DispatchGroup?>(nil)
+    private let outcome = Mutex<Result<JobResult, AuditError>?>(nil)
+
+    func start(_ work: @escaping @Sendable () throws(AuditError) -> JobResult) {
+        let group = DispatchGroup()
+        running.withLock { $0 = group }
+        DispatchQueue.global().async(group: group) { [self] in
+            let result = Result { () throws(AuditError) -> JobResult in try work() }
+            outcome.withLock { $0 = result }
+        }
+    }
+
+    /// The running delivery's result once it ended; nil when none was running.
+    func wait() throws(AuditError) -> JobResult? {
+        guard let group = running.withLock({ $0 }) else { return nil }
+        group.wait()
+        running.withLock { $0 = nil }
+        let result = outcome.withLock { value in
+            defer { value = nil }
+            return value
+        }
+        return try result?.get()
     }
 }

@@ -81,7 +81,14 @@ public struct JobProcessor: Sendable {
     /// One-shot convenience: stage and deliver.
     public func process(_ folder: PatientFolder, job: Int64? = nil, progress: @Sendable () -> Void = {}) throws(AuditError) -> JobResult {
         let job = if let job { job } else { try createJob(for: folder.url) }
-        switch try stage(folder, job: job, progress: progress) {
+        let outcome = try stage(folder, job: job, progress: progress)
+        if case .staged(let staged) = outcome { return try deliver(staged) }
+        return try result(of: outcome, job: job, folder: folder)
+    }
+
+    /// The result of a job that staging ended without a delivery (`.staged` is delivered instead).
+    public func result(of outcome: StageOutcome, job: Int64, folder: PatientFolder) throws(AuditError) -> JobResult {
+        switch outcome {
         case .staged(let staged): return try deliver(staged)
         case .finished(let result): return result
         case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
@@ -450,6 +457,16 @@ struct FileWork: Sendable {
 
     static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
                     deidentifier: Deidentifier, face: FaceInstructions? = nil) -> FileWork {
+        var input: InputFile?
+        var work = run(planned, folder: folder, stagedStudy: stagedStudy, patient: patient, deidentifier: deidentifier,
+                       face: face, input: &input)
+        // Taken last: a delivered file's pixel data was hashed for the input as it was written.
+        work.record.inputSHA256 = input?.sha256
+        return work
+    }
+
+    private static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
+                            deidentifier: Deidentifier, face: FaceInstructions?, input: inout InputFile?) -> FileWork {
         let inputPath = folder.url.path + "/" + planned.relativePath
         var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
                                 inputSHA256: nil, outcome: .quarantined)
@@ -462,11 +479,11 @@ struct FileWork: Sendable {
         // to be written from there; DCMTK loads from disk only what needs the pixels in memory.
         var file: DicomFile
         do {
-            let input = try InputFile(path: inputPath)
-            record.inputSHA256 = input.sha256
+            let read = try InputFile(path: inputPath)
+            input = read
             if case .deface(_?, _)? = face {
                 file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
-            } else if let parsed = try input.parse() {
+            } else if let parsed = try read.parse() {
                 file = parsed
             } else {
                 file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
