@@ -8,7 +8,10 @@ median of REPS repetitions is reported with files/s, MB/s, the ratio to cp's tim
 of copying the bytes) and the peak RSS. Then the service: the time from the moment the last study is
 renamed into the inbox to its delivery, minus the settle time.
 
-Usage: scripts/bench.py BIN [--patients 3] [--slices 200] [--size 512] [--reps 3]
+CPU s is the user + system time of the contender's processes (all threads): with the disk out of
+the way (`--dir` on a tmpfs such as /dev/shm, where the flushes cost nothing), it is what decides.
+
+Usage: scripts/bench.py BIN [--patients 3] [--slices 200] [--size 512] [--reps 3] [--dir var/bench]
 """
 import argparse
 import os
@@ -24,23 +27,24 @@ import time
 
 
 def timed(cmd, shell=False):
-    """Seconds and peak RSS (MiB) of one command, through GNU time when available."""
+    """Seconds, peak RSS (MiB) and CPU seconds (user + system, all threads and children) of one
+    command, the last two through GNU time when available."""
     if shutil.which("time") and os.path.exists("/usr/bin/time"):
         fd, path = tempfile.mkstemp()
         os.close(fd)
-        wrapped = ["/usr/bin/time", "-f", "%M", "-o", path] + (["bash", "-c", cmd] if shell else cmd)
+        wrapped = ["/usr/bin/time", "-f", "%M %U %S", "-o", path] + (["bash", "-c", cmd] if shell else cmd)
         start = time.perf_counter()
         proc = subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         seconds = time.perf_counter() - start
         with open(path) as f:
-            lines = [l for l in f.read().split() if l.isdigit()]
+            fields = f.read().split()[-3:]  # GNU time may print a status line first
         os.unlink(path)
         if proc.returncode not in (0, 1):
             sys.exit(f"bench: {cmd} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-800:]}")
-        return seconds, (int(lines[-1]) / 1024 if lines else float("nan"))
+        return seconds, int(fields[0]) / 1024, float(fields[1]) + float(fields[2])
     start = time.perf_counter()
     subprocess.run(cmd, shell=shell, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start, float("nan")
+    return time.perf_counter() - start, float("nan"), float("nan")
 
 
 def tree_size(path):
@@ -63,7 +67,7 @@ def main():
     parser.add_argument("--slices", type=int, default=int(os.environ.get("SLICES", 200)))
     parser.add_argument("--size", type=int, default=int(os.environ.get("SIZE", 512)))
     parser.add_argument("--reps", type=int, default=int(os.environ.get("REPS", 3)))
-    parser.add_argument("--dir", default="var/bench")
+    parser.add_argument("--dir", default=os.environ.get("BENCH_DIR", "var/bench"))
     args = parser.parse_args()
     binary = os.path.abspath(args.bin)
     base = os.path.abspath(args.dir)
@@ -79,59 +83,66 @@ def main():
             with open(os.path.join(root, name), "rb") as f:
                 f.read()
 
-    def out(name):
-        path = os.path.join(base, name)
+    # A run's output replaces the same contender's previous one, deleted just before it (all pay
+    # alike): on a VM, memory the guest never touched is slow to touch the first time, and keeping
+    # every run's output would make each run pay that.
+    def fresh(label):
+        path = os.path.join(base, "runs", label)
         shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
         return path
 
+    def ctdeid(out, *extra):
+        return [binary, "run", "--input", inbox, "--output", os.path.join(out, "out"), "--mapping", mapping,
+                "--database", os.path.join(out, "db", "db.sqlite"), "--quiet", *extra]
+
     contenders = [
-        ("cp -r", lambda: f"cp -r {inbox} {out('cp')} && sync -f {base}", True),
-        ("ctdeid run --deface off", lambda: [binary, "run", "--input", inbox, "--output", out("meta"), "--mapping", mapping,
-                                             "--database", os.path.join(out("meta-db"), "db.sqlite"), "--deface", "off",
-                                             "--quiet"], False),
-        ("ctdeid run (defacing)", lambda: [binary, "run", "--input", inbox, "--output", out("deface"), "--mapping", mapping,
-                                           "--database", os.path.join(out("deface-db"), "db.sqlite"), "--quiet"], False),
+        ("cp -r", lambda out: f"cp -r {inbox} {out}/out", True),
+        ("ctdeid run --deface off", lambda out: ctdeid(out, "--deface", "off"), False),
+        ("ctdeid run (defacing)", lambda out: ctdeid(out), False),
     ]
     if shutil.which("gdcmanon") and shutil.which("openssl"):
         key, cert = os.path.join(base, "key.pem"), os.path.join(base, "cert.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", key, "-out", cert, "-days", "1",
                         "-nodes", "-subj", "/CN=ctdeid-bench"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        contenders.append(("gdcmanon (GDCM)", lambda: ["gdcmanon", "-c", cert, "-r", "--continue", "-i", inbox,
-                                                       "-o", out("gdcmanon")], False))
+        contenders.append(("gdcmanon (GDCM)", lambda out: ["gdcmanon", "-c", cert, "-r", "--continue", "-i", inbox,
+                                                           "-o", os.path.join(out, "out")], False))
     if shutil.which("dcmodify"):
         # dcmodify edits in place: copy, then modify the copy; both count.
         tags = "-ma '(0010,0010)=ANON' -ma '(0010,0020)=ANON' -ea '(0010,0030)' -ea '(0008,0090)' -ea '(0008,0080)' -ie -nb -imt"
-        contenders.append(("cp -r + dcmodify (DCMTK)", lambda: f"cp -r {inbox} {out('dcmodify')} && find {base}/dcmodify -type f -print0"
-                                                                f" | xargs -0 -n 100 -P 2 dcmodify {tags} && sync -f {base}", True))
+        contenders.append(("cp -r + dcmodify (DCMTK)", lambda out: f"cp -r {inbox} {out}/out && find {out}/out -type f -print0"
+                                                                    f" | xargs -0 -n 100 -P 2 dcmodify {tags}", True))
     results = {name: [] for name, _, _ in contenders}
-    for _ in range(args.reps):
-        for name, command, shell in contenders:
-            for stale in ("meta-db", "deface-db"):
-                shutil.rmtree(os.path.join(base, stale), ignore_errors=True)
-            cmd = command()
-            if not shell:  # every contender ends with its output on disk, as a delivery must
-                cmd = " ".join(f"'{c}'" for c in cmd) + f" && sync -f {base}"
-            elif "sync -f" not in cmd:
-                cmd += f" && sync -f {base}"
-            results[name].append(timed(cmd, shell=True))
+    sync(base)
+    for rep in range(args.reps):
+        for number, (name, command, shell) in enumerate(contenders):
+            cmd = command(fresh(str(number)))
+            if not shell:
+                cmd = " ".join(f"'{c}'" for c in cmd)
+            # Every contender ends with its output on disk, as a delivery must.
+            results[name].append(timed(cmd + f" && sync -f {base}", shell=True))
+    shutil.rmtree(os.path.join(base, "runs"), ignore_errors=True)
 
-    cp_time = statistics.median(s for s, _ in results["cp -r"])
+    def median(name, field=0):
+        return statistics.median(r[field] for r in results[name])
+
+    cp_time = median("cp -r")
     print(f"\ncorpus: {args.patients} patients x {args.slices} slices of {args.size}x{args.size} = {files} files, "
-          f"{mb:.0f} MB; median of {args.reps} alternating runs on {os.cpu_count()} cores")
-    print(f"{'tool':28} {'seconds':>8} {'files/s':>8} {'MB/s':>7} {'x cp time':>10} {'peak RSS MiB':>13}")
+          f"{mb:.0f} MB in {base}; median of {args.reps} alternating runs on {os.cpu_count()} cores")
+    print(f"{'tool':28} {'seconds':>8} {'files/s':>8} {'MB/s':>7} {'x cp time':>10} {'CPU s':>6} {'peak RSS MiB':>13}")
     for name, _, _ in contenders:
-        seconds = statistics.median(s for s, _ in results[name])
-        rss = max(r for _, r in results[name])
-        print(f"{name:28} {seconds:8.2f} {files / seconds:8.0f} {mb / seconds:7.0f} {seconds / cp_time:10.2f} {rss:13.0f}")
+        seconds = median(name)
+        rss = max(r[1] for r in results[name])
+        print(f"{name:28} {seconds:8.2f} {files / seconds:8.0f} {mb / seconds:7.0f} {seconds / cp_time:10.2f} "
+              f"{median(name, 2):6.2f} {rss:13.0f}")
 
-    added = (statistics.median(s for s, _ in results["ctdeid run (defacing)"])
-             - statistics.median(s for s, _ in results["ctdeid run --deface off"])) / args.patients
+    added = (median("ctdeid run (defacing)") - median("ctdeid run --deface off")) / args.patients
     print(f"defacing adds {added:.2f} s per {args.slices}-slice {args.size}x{args.size} series "
           f"(ctdeid with defacing minus ctdeid --deface off, per patient)")
 
     # The service: from the last study renamed into the inbox to its delivery, minus the settle time.
     settle = 1.0
-    tree = out("serve")
+    tree = os.path.join(base, "serve")
     staging = os.path.join(tree, "incoming")
     shutil.copytree(inbox, staging)
     sync(base)  # the copy's own writeback is not the service's work (every contender above starts flushed too)
