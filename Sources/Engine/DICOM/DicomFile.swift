@@ -1,5 +1,4 @@
 import CDCMTK
-import Crypto
 import Foundation
 
 /// Why DCMTK could not read or write a file. Never carries element values.
