@@ -69,6 +69,25 @@ final class ValueTests: XCTestCase {
         XCTAssertFalse(tokens.matches("CT HEAD"))
     }
 
+    /// ASCII text is matched on its bytes; it must agree with matching the upper-cased text's words
+    /// (the way every other text is matched) on values built from names, digits and separators.
+    func testIdentityTokensMatchASCIIOnBytesAsOnWords() {
+        var tokens = IdentityTokens()
+        tokens.add("QUARTZHOLLOW^ZEPHYRINA^^DR", minimumLength: 2)
+        tokens.add("PID7391X0 AB", minimumLength: 2)
+        let pieces = ["quartzhollow", "Zephyrina", "zeph", "pid7391x0", "AB", "ab", "xab", "7391", "DR", "hollow", "CT",
+                      " ", "^", "/", "\u{0}", "-", "", "Quartzhollowsky"]
+        func reference(_ text: String) -> Bool {
+            let upper = text.uppercased()
+            if IdentityTokens.split(upper).contains(where: tokens.words.contains) { return true }
+            return tokens.long.contains { IdentityTokens.contains(Array(upper.utf8), $0) }
+        }
+        for _ in 0..<2000 {
+            let text = (0..<Int.random(in: 0...6)).map { _ in pieces.randomElement()! }.joined()
+            XCTAssertEqual(tokens.matches(text), reference(text), text)
+        }
+    }
+
     func testSiteSecretIsCreatedPrivateAndRefusedWhenReadableByOthers() throws {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("secret.key").path

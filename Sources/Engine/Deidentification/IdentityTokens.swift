@@ -25,6 +25,22 @@ struct IdentityTokens {
     }
 
     func matches(_ text: String) -> Bool {
+        // Most values are ASCII: upper-cased and split on their bytes, as `split` does.
+        var bytes = Array(text.utf8)
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            var start = 0
+            for index in 0...bytes.count {
+                var byte: UInt8 = 0
+                if index < bytes.count {
+                    byte = bytes[index]
+                    if byte >= 0x61 && byte <= 0x7A { byte -= 0x20; bytes[index] = byte }
+                }
+                if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) { continue }
+                if index > start && words.contains(String(decoding: bytes[start..<index], as: UTF8.self)) { return true }
+                start = index + 1
+            }
+            return long.contains { Self.contains(bytes, $0) }
+        }
         let upper = text.uppercased()
         for word in Self.split(upper) where words.contains(word) { return true }
         guard !long.isEmpty else { return false }
