@@ -1,11 +1,14 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Replaces UIDs with `2.25.` + 128 bits of HMAC-SHA256(site secret, UID): the same input UID
 /// gets the same new UID in every file, study and run, so references stay consistent, and
 /// nobody without the secret can link the new UID back.
 public struct UIDRemapper: Sendable {
     private let secret: [UInt8]
+    /// Study, series and frame of reference UIDs recur in every file of a series.
+    private let recent = RecentUIDs()
 
     public init(secret: SiteSecret) {
         self.secret = secret.bytes
@@ -26,11 +29,17 @@ public struct UIDRemapper: Sendable {
         while let last = bytes.last, last == 0x20 || last == 0 { bytes.removeLast() }
         let trimmed = String(Substring(bytes))
         if trimmed.isEmpty || Self.isStandard(trimmed) { return trimmed }
+        if let known = recent.entries.withLock({ $0[trimmed] }) { return known }
         let mac = HMAC<SHA256>.authenticationCode(for: Data(("uid:" + trimmed).utf8), using: key)
         let value = mac.withUnsafeBytes { raw in
             raw.prefix(16).reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
         }
-        return "2.25." + String(value)
+        let mapped = "2.25." + String(value)
+        recent.entries.withLock {
+            if $0.count >= RecentUIDs.capacity { $0.removeAll(keepingCapacity: true) }
+            $0[trimmed] = mapped
+        }
+        return mapped
     }
 
     /// A keyed, non-reversible short name (hex) for things such as an accession's study folder.
@@ -46,4 +55,11 @@ public struct UIDRemapper: Sendable {
         let value = mac.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
         return -(365 + Int(value % 3288))
     }
+}
+
+/// UIDs mapped lately, shared by the copies of a remapper handed to worker threads. Small and
+/// cleared when full: what recurs is a handful of UIDs per series.
+final class RecentUIDs: Sendable {
+    let entries = Mutex<[String: String]>([:])
+    static let capacity = 1024
 }
