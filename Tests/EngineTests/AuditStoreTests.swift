@@ -24,6 +24,25 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
     }
 
+    /// `ctdeid run` commits a job's start without a flush; every other commit must still be flushed
+    /// afterwards (also after a failed one), and what was committed is there for the next reader.
+    func testACommitWithoutFlushLeavesEveryOtherCommitFlushed() throws {
+        let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
+        let store = try AuditStore(path: path)
+        XCTAssertEqual(store.synchronousLevel, 2)
+        let job = try store.createJob(source: "/in/1", folder: "1", options: "", edition: "2024b", toolVersion: "t", durable: false)
+        try store.transition(job: job, to: .processing, deidentificationID: "DEID-0001", durable: false)
+        XCTAssertEqual(try store.dateOffset(for: "DEID-0001", derived: -400, durable: false), -400)
+        XCTAssertEqual(store.synchronousLevel, 2)
+        // A job that does not exist: its event breaks the foreign key, the commit fails.
+        XCTAssertThrowsError(try store.transition(job: job + 100, to: .processing, durable: false))
+        XCTAssertEqual(store.synchronousLevel, 2)
+        let queue = try DatabaseQueue(path: path)
+        let states = try queue.read { try String.fetchAll($0, sql: "SELECT state FROM events WHERE job_id = ? ORDER BY id", arguments: [job]) }
+        XCTAssertEqual(states, ["discovered", "processing"])
+        XCTAssertEqual(try queue.read { try Int.fetchOne($0, sql: "SELECT date_offset_days FROM patients") }, -400)
+    }
+
     func testMappingImportIsAllOrNothingAgainstTheDatabase() throws {
         let store = try AuditStore(path: try temporaryDirectory().appendingPathComponent("a.sqlite").path)
         try store.importMappings([("111", "P1", 2), ("222", "P2", 3)], sourceSheet: "first.xlsx")

@@ -247,8 +247,8 @@ public final class AuditStore: Sendable {
     }
 
     /// The patient's date offset: the recorded one, or `derived` recorded now.
-    public func dateOffset(for deidentificationID: String, derived: Int) throws(AuditError) -> Int {
-        try write { db in
+    public func dateOffset(for deidentificationID: String, derived: Int, durable: Bool = true) throws(AuditError) -> Int {
+        try write(durable: durable) { db in
             if let days = try Int.fetchOne(db, sql: "SELECT date_offset_days FROM patients WHERE deid_id = ?",
                                            arguments: [deidentificationID]) {
                 return days
@@ -261,8 +261,9 @@ public final class AuditStore: Sendable {
 
     // MARK: jobs
 
-    public func createJob(source: String, folder: String, options: String, edition: String, toolVersion: String) throws(AuditError) -> Int64 {
-        try write { db in
+    public func createJob(source: String, folder: String, options: String, edition: String, toolVersion: String,
+                          durable: Bool = true) throws(AuditError) -> Int64 {
+        try write(durable: durable) { db in
             try db.execute(sql: """
                 INSERT INTO jobs (source, folder, state, options, profile_edition, tool_version) VALUES (?, ?, 'discovered', ?, ?, ?)
                 """, arguments: [source, folder, options, edition, toolVersion])
@@ -274,8 +275,8 @@ public final class AuditStore: Sendable {
 
     /// Moves a job to a state and appends its event, in one transaction.
     public func transition(job: Int64, to state: JobState, reason: String? = nil, deidentificationID: String? = nil,
-                           outputPath: String? = nil) throws(AuditError) {
-        try write { db in
+                           outputPath: String? = nil, durable: Bool = true) throws(AuditError) {
+        try write(durable: durable) { db in
             try db.execute(sql: """
                 UPDATE jobs SET state = ?, reason = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
@@ -456,15 +457,35 @@ public final class AuditStore: Sendable {
 
     // MARK: plumbing
 
-    private func write<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
+    /// One transaction. `durable: false` commits without waiting for the disk: a flush waits for
+    /// everything queued before it (a delivery's files, say), and work that a crash would only make
+    /// redone does not need it. The log is written in order, so the next durable commit (every
+    /// delivery's is) makes this one durable too.
+    private func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws(AuditError) -> T {
         do {
-            return try queue.write(body)
+            if durable { return try queue.write(body) }
+            return try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                let result = Result { () throws -> T in
+                    var value: T?
+                    try db.inTransaction {
+                        value = try body(db)
+                        return .commit
+                    }
+                    return value!
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try result.get()
+            }
         } catch let error as AuditError {
             throw error
         } catch {
             throw AuditError(error, path: path)
         }
     }
+
+    /// SQLite's `synchronous` level on this connection (2: FULL, every commit flushed), for the tests.
+    var synchronousLevel: Int { (try? queue.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? -1) ?? -1 }
 
     private func read<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
         do {

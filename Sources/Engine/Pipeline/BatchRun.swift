@@ -146,17 +146,29 @@ public struct BatchRun: Sendable {
         let total = folders.reduce(0) { $0 + $1.files.count }
         let done = Atomic<Int>(0)
         var results: [JobResult] = []
-        // One job is delivered (flushed to disk, recorded, renamed) while the next is staged, so the
-        // disk's flush of one job overlaps the work on the next instead of idling the cores.
+        // One job is delivered (flushed to disk, recorded, renamed) while the files of the next are
+        // staged, so the cores work while the disk catches up. The next job's database work comes
+        // first, committed without a flush: a flush waits for everything queued for the disk, and
+        // the disk is busy with the job before (its files start writing back as they are closed).
         let delivery = DeliveryLane()
+        var undelivered: StagedJob?
         for folder in folders {
-            let outcome: StageOutcome
             let job: Int64
+            let outcome: StageOutcome
             do {
-                job = try processor.createJob(for: folder.url)
-                outcome = try processor.stage(folder, job: job) {
-                    let value = done.add(1, ordering: .relaxed).newValue
-                    progress(value, total)
+                job = try processor.createJob(for: folder.url, durable: false)
+                let beginning = try processor.begin(folder, job: job, durable: false)
+                if let staged = undelivered {
+                    delivery.start { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
+                    undelivered = nil
+                }
+                switch beginning {
+                case .ended(let ended): outcome = ended
+                case .ready(let start):
+                    outcome = try processor.stageFiles(start) {
+                        let value = done.add(1, ordering: .relaxed).newValue
+                        progress(value, total)
+                    }
                 }
             } catch {
                 _ = try? delivery.wait()  // a delivery in flight ends before the error does
@@ -164,12 +176,12 @@ public struct BatchRun: Sendable {
             }
             if let delivered = try delivery.wait() { results.append(delivered) }
             if case .staged(let staged) = outcome {
-                delivery.start { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
+                undelivered = staged
             } else {
                 results.append(try processor.result(of: outcome, job: job, folder: folder))
             }
         }
-        if let delivered = try delivery.wait() { results.append(delivered) }
+        if let staged = undelivered { results.append(try processor.deliver(staged)) }
         try? FileManager.default.removeItem(at: processor.stagingRoot)
         return BatchSummary(jobs: results.sorted { $0.jobID < $1.jobID }, looseFiles: loose,
                             seconds: Date().timeIntervalSince(start))

@@ -31,6 +31,21 @@ public struct StagedJob: Sendable {
     let studyName: String
 }
 
+/// A job whose database work before its files is done (`JobProcessor.begin`).
+public struct StagingStart: Sendable {
+    let job: Int64
+    let folder: PatientFolder
+    let id: String
+    let patient: PatientContext
+    let studyName: String
+}
+
+/// What `JobProcessor.begin` came to: ready for its files, or already ended (held: no mapping, empty).
+public enum StageBeginning: Sendable {
+    case ready(StagingStart)
+    case ended(StageOutcome)
+}
+
 /// What staging a folder came to.
 public enum StageOutcome: Sendable {
     /// Ready to deliver.
@@ -68,12 +83,12 @@ public struct JobProcessor: Sendable {
         self.qaRoot = qaRoot ?? stagingRoot.deletingLastPathComponent().appendingPathComponent("qa")
     }
 
-    /// A new job row for a patient folder.
-    public func createJob(for folder: URL) throws(AuditError) -> Int64 {
+    /// A new job row for a patient folder. `durable: false`: see `begin`.
+    public func createJob(for folder: URL, durable: Bool = true) throws(AuditError) -> Int64 {
         let profile = deidentifier.profile
         return try store.createJob(source: folder.path, folder: folder.lastPathComponent,
                                    options: profile.options.sorted().map(\.rawValue).joined(separator: ","),
-                                   edition: profile.edition, toolVersion: deidentifier.toolVersion)
+                                   edition: profile.edition, toolVersion: deidentifier.toolVersion, durable: durable)
     }
 
     public func stagingFolder(job: Int64) -> URL { stagingRoot.appendingPathComponent("job-\(job)") }
@@ -100,25 +115,46 @@ public struct JobProcessor: Sendable {
     /// De-identifies every file of the folder into staging. `shouldStop` is asked before each file.
     public func stage(_ folder: PatientFolder, job: Int64, force: Bool = false, progress: @Sendable () -> Void = {},
                       shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
+        switch try begin(folder, job: job, force: force) {
+        case .ended(let outcome): return outcome
+        case .ready(let start): return try stageFiles(start, progress: progress, shouldStop: shouldStop)
+        }
+    }
+
+    /// The database work before a job's files: its mapping, its `processing` state, the patient's
+    /// date offset. `durable: false` commits them without waiting for the disk, where the disk is
+    /// busy writing an earlier job: a crash before the next durable commit (every delivery's is)
+    /// loses no delivery, only the note that this job had begun, and it is redone (the date offset
+    /// is derived from the ID, so it comes out the same).
+    public func begin(_ folder: PatientFolder, job: Int64, force: Bool = false, durable: Bool = true) throws(AuditError) -> StageBeginning {
         guard let id = try store.deidentificationID(forAccession: folder.name) else {
             let reason = RawName.isUTF8(folder.name) ? "no-mapping: the folder name is not in any imported mapping sheet"
                 : "no-mapping: the folder name is not valid UTF-8 (recorded with \\xNN for its other bytes), so no mapping sheet holds it; rename the folder to its accession number"
-            return .finished(try finish(job, folder, .held, reason))
+            return .ended(.finished(try finish(job, folder, .held, reason)))
         }
         if folder.files.isEmpty {
-            return .finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id))
+            return .ended(.finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id)))
         }
-        try store.transition(job: job, to: .processing, deidentificationID: id)
+        try store.transition(job: job, to: .processing, deidentificationID: id, durable: durable)
 
         let profile = deidentifier.profile
         var shifter: DateShifter?
         if profile.options.contains(.modifiedDates) {
-            shifter = DateShifter(days: try store.dateOffset(for: id, derived: deidentifier.uids.dateOffsetDays(for: id)))
+            shifter = DateShifter(days: try store.dateOffset(for: id, derived: deidentifier.uids.dateOffsetDays(for: id),
+                                                             durable: durable))
         }
-        let patient = PatientContext(deidentificationID: id, dateShifter: shifter)
         var studyName = "study-" + deidentifier.uids.neutralName("study:" + folder.name)
         // A forced redelivery of a study already in the output goes beside it, never over it.
         if force { studyName += "-\(job)" }
+        return .ready(StagingStart(job: job, folder: folder, id: id,
+                                   patient: PatientContext(deidentificationID: id, dateShifter: shifter), studyName: studyName))
+    }
+
+    /// The files of a begun job into staging; the database is used again only where the job ends
+    /// without a delivery (and, with defacing on, to record its series).
+    public func stageFiles(_ start: StagingStart, progress: @Sendable () -> Void = {},
+                           shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
+        let (job, folder, id, patient, studyName) = (start.job, start.folder, start.id, start.patient, start.studyName)
         let staging = stagingFolder(job: job)
         let stagedStudy = staging.appendingPathComponent(studyName)
         try? FileManager.default.removeItem(at: staging)
@@ -343,7 +379,7 @@ public struct JobProcessor: Sendable {
         }
         let quarantined = staged.records.contains { $0.outcome == .quarantined }
         return try finish(staged.job, staged.folder, .delivered, quarantined ? "delivered; some files quarantined" : nil,
-                          records: staged.records, output: relativeOutput, id: id)
+                          records: staged.records, output: relativeOutput, id: id, filesRecorded: true)
     }
 
     func ignoredRecords(_ folder: PatientFolder) -> [FileRecord] {
@@ -352,10 +388,12 @@ public struct JobProcessor: Sendable {
         }
     }
 
+    /// Records the job's files (unless `filesRecorded`: the delivery recorded these very records
+    /// before its rename) and its final state.
     func finish(_ job: Int64, _ folder: PatientFolder, _ state: JobState, _ reason: String?, records: [FileRecord] = [],
-                output: String? = nil, id: String? = nil) throws(AuditError) -> JobResult {
+                output: String? = nil, id: String? = nil, filesRecorded: Bool = false) throws(AuditError) -> JobResult {
         let ignored = ignoredRecords(folder)
-        try store.recordFiles(job: job, records + ignored)
+        if !filesRecorded { try store.recordFiles(job: job, records + ignored) }
         try store.transition(job: job, to: state, reason: reason, deidentificationID: id, outputPath: output)
         var reasons: [String: Int] = [:]
         for record in records where record.outcome == .quarantined {
