@@ -93,7 +93,8 @@ demo: release
 	echo "exit status of ctdeid run: $$status"
 
 ## ctdeid run against cp -r and the peers (gdcmanon, dcmodify) on one synthetic corpus
-## (PATIENTS=3 SLICES=200 SIZE=512 REPS=3), alternating, median; then the service's latency.
+## (PATIENTS=3 SLICES=200 SIZE=512 REPS=3, in BENCH_DIR=var/bench), alternating, median; then the
+## service's latency. BENCH_DIR=/dev/shm/ctdeid-bench takes the disk out (CPU only).
 bench: release
 	@dpkg -s libgdcm-tools openssl >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools openssl >/dev/null; } || true
 	python3 scripts/bench.py $(BIN_RELEASE)
