@@ -89,8 +89,10 @@ public final class InputFile {
         guard let count = bytes?.count, count > 0 else { return nil }
         // The preamble may carry text; the output keeps the (zeroed) preamble it was read with.
         // It is hashed for the input first.
-        hash(upTo: min(128, count))
-        for index in 0..<min(128, count) { bytes![index] = 0 }
+        if count >= 128 {
+            hash(upTo: 128)
+            for index in 0..<128 { bytes![index] = 0 }
+        }
         var headerLength = 0
         var error = [CChar](repeating: 0, count: 512)
         let handle = bytes!.withUnsafeBufferPointer { ctd_load_header($0.baseAddress, $0.count, &headerLength, &error, error.count) }

@@ -93,15 +93,7 @@ public struct JobProcessor: Sendable {
 
     public func stagingFolder(job: Int64) -> URL { stagingRoot.appendingPathComponent("job-\(job)") }
 
-    /// One-shot convenience: stage and deliver.
-    public func process(_ folder: PatientFolder, job: Int64? = nil, progress: @Sendable () -> Void = {}) throws(AuditError) -> JobResult {
-        let job = if let job { job } else { try createJob(for: folder.url) }
-        let outcome = try stage(folder, job: job, progress: progress)
-        if case .staged(let staged) = outcome { return try deliver(staged) }
-        return try result(of: outcome, job: job, folder: folder)
-    }
-
-    /// The result of a job that staging ended without a delivery (`.staged` is delivered instead).
+    /// The result of a job from what staging came to (`.staged` is delivered).
     public func result(of outcome: StageOutcome, job: Int64, folder: PatientFolder) throws(AuditError) -> JobResult {
         switch outcome {
         case .staged(let staged): return try deliver(staged)
