@@ -32,10 +32,12 @@ let package = Package(
         // SHA-256 on the CPU's SHA extensions, two streams of the same bytes at once (input and output).
         .target(name: "CSHA256", path: "Sources/CSHA256"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
+        // Tesseract's C API (OCR of candidate burned-in text), Debian's libtesseract-dev.
+        .systemLibrary(name: "CTesseract", path: "Sources/CTesseract"),
         .target(
             name: "Engine",
             dependencies: [
-                "CDCMTK", "CSHA256",
+                "CDCMTK", "CSHA256", "CTesseract",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),

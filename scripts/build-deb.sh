@@ -115,7 +115,8 @@ for required in libdcmtk17 libsystemd0 libsqlite3-0; do
   [[ ", $shlibs," == *", $required"[\ ,]* ]] || shlibs="$shlibs, $required"
 done
 shlibs=${shlibs#, }
-depends="$shlibs, systemd | systemd-sysusers, systemd | systemd-tmpfiles"
+# Tesseract's language data is read at run time (burned-in text), not linked: dpkg-shlibdeps cannot see it.
+depends="$shlibs, tesseract-ocr-eng, systemd | systemd-sysusers, systemd | systemd-tmpfiles"
 
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<EOF

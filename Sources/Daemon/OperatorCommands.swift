@@ -102,6 +102,19 @@ struct ShowCommand: ParsableCommand {
         for event in try store.events(job: job) {
             print("    \(event.at)  \(event.state)" + (event.reason.map { "  \($0)" } ?? ""))
         }
+        let series = try store.textSeries(job: job)
+        if series.contains(where: { $0.masked + $0.quarantined > 0 }) {
+            print("  burned-in text (boxes as x,y widthxheight in pixels; stage: ocr = read as words, screen = rows of character strokes, block = the rest of a text block):")
+            for entry in series where entry.masked + entry.quarantined > 0 {
+                print("    series \(entry.series): \(entry.images) image(s) checked, \(entry.masked) masked (\(entry.regions) region(s)), \(entry.quarantined) quarantined")
+            }
+            var byFile: [(String, [String])] = []
+            for region in try store.textRegions(job: job) {
+                let text = "frame \(region.frame) \(region.box) \(region.stage)"
+                if byFile.last?.0 == region.file { byFile[byFile.count - 1].1.append(text) } else { byFile.append((region.file, [text])) }
+            }
+            for (file, regions) in byFile { print("      \(file): " + regions.joined(separator: "; ")) }
+        }
         let reasons = try store.fileReasons(job: job)
         if !reasons.isEmpty {
             print("  files not delivered:")

@@ -49,6 +49,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Localizers/scouts (they show the face in profile): quarantine, or blank (delivered with every pixel set to air).", valueName: "policy"))
     var localizers: String = "quarantine"
 
+    @Option(name: .long, help: ArgumentHelp("Text burned into the pixels of any image (CT, MR, PET; every frame, whatever BurnedInAnnotation says): mask (set to the background, image delivered), quarantine (image not delivered), or off (pixels not checked; BurnedInAnnotation=YES quarantined).", valueName: "policy"))
+    var burnedIn: String = "mask"
+
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series (default: qa/ beside the database; never inside the output).", valueName: "dir"))
     var qa: String?
 
@@ -59,6 +62,7 @@ struct RunCommand: ParsableCommand {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if deface != "off" && DefaceMode(rawValue: deface) == nil { throw ValidationError("--deface must be off, remove or noise") }
         if !["quarantine", "blank"].contains(localizers) { throw ValidationError("--localizers must be quarantine or blank") }
+        if BurnedInPolicy(rawValue: burnedIn) == nil { throw ValidationError("--burned-in must be mask, quarantine or off") }
         do {
             _ = try ProfileOption.parse(options)
         } catch {
@@ -76,6 +80,7 @@ struct RunCommand: ParsableCommand {
             options: optionSet, workers: workers, keepNames: keepNames, deface: DefaceMode(rawValue: deface),
             qa: URL(fileURLWithPath: qa ?? (((database as NSString).deletingLastPathComponent as NSString).appendingPathComponent("qa"))))
         configuration.blankLocalizers = localizers == "blank"
+        configuration.burnedIn = BurnedInPolicy(rawValue: burnedIn)!
         let progress = ProgressDisplay(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         let summary: BatchSummary
         do {

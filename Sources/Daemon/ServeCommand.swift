@@ -25,6 +25,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
     @Option(name: .long, help: "Face removal: remove, noise or off.") var deface: String?
     @Option(name: .long, help: "Localizers/scouts: quarantine or blank.") var localizers: String?
+    @Option(name: .long, help: "Burned-in text in the pixels: mask, quarantine or off.") var burnedIn: String?
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series.", valueName: "dir")) var qa: String?
 
     var overrides: [String: String] {
@@ -33,7 +34,7 @@ struct ConfigOptions: ParsableArguments {
             ("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine), ("done", done),
             ("mappings", mappings), ("database", database), ("key_file", keyFile), ("settle_seconds", settleSeconds),
             ("workers", workers), ("options", options), ("after_delivery", afterDelivery), ("keep_names", keepNames),
-            ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa), ("localizers", localizers),
+            ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa), ("localizers", localizers), ("burned_in", burnedIn),
         ]
         for (key, value) in pairs { if let value { values[key] = value } }
         return values

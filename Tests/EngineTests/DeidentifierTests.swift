@@ -156,7 +156,13 @@ final class DeidentifierTests: XCTestCase {
 
     func testQuarantineDecisions() throws {
         let dir = try temporaryDirectory()
-        let deidentifier = Deidentifier(profile: try Profile(options: []), uids: UIDRemapper(secret: testSecret))
+        var deidentifier = Deidentifier(profile: try Profile(options: []), uids: UIDRemapper(secret: testSecret))
+        // With the pixels checked (the default), BurnedInAnnotation=YES takes the pixel path: masked, not refused here.
+        XCTAssertEqual(deidentifier.burnedIn, .mask)
+        let yes = try makeDataset(in: dir)
+        yes.dataset.put(.burnedInAnnotation, "YES")
+        XCTAssertNil(deidentifier.quarantineReason(for: try yes.roundTrip(in: dir, name: "yes.dcm")))
+        deidentifier.burnedIn = .off
         func check(_ edit: (DicomItem) -> Void) throws -> QuarantineReason? {
             let file = try makeDataset(in: dir)
             edit(file.dataset)

@@ -20,6 +20,10 @@ public struct FileRecord: Sendable {
     public var outputSHA256: String?
     public var outcome: FileOutcome
     public var reason: String?
+    /// Burned-in text masked in the delivered file (boxes only; the text itself is never kept).
+    public var textRegions: [TextRegion] = []
+    /// The file's image series within the job (1, 2, ... in the order the series first appear), for per-series counts.
+    public var seriesIndex: Int?
 
     public init(inputPath: String, inputSize: Int64, inputSHA256: String?, outputPath: String? = nil,
                 outputSize: Int64? = nil, outputSHA256: String? = nil, outcome: FileOutcome, reason: String? = nil) {
@@ -205,6 +209,33 @@ public final class AuditStore: Sendable {
                 CREATE INDEX series_job ON series(job_id);
                 """)
         }
+        migrator.registerMigration("v4") { db in
+            // Burned-in text: a row per masked region (boxes only: the text read is never stored),
+            // each file's image series, and the counts per series as a view.
+            try db.execute(sql: """
+                ALTER TABLE files ADD COLUMN series_index INTEGER;
+                ALTER TABLE files ADD COLUMN text_regions INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE text_regions (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id),
+                    file_id INTEGER NOT NULL REFERENCES files(id),
+                    series_index INTEGER,
+                    frame INTEGER NOT NULL,
+                    x INTEGER NOT NULL,
+                    y INTEGER NOT NULL,
+                    width INTEGER NOT NULL,
+                    height INTEGER NOT NULL,
+                    stage TEXT NOT NULL,
+                    detector TEXT NOT NULL
+                );
+                CREATE INDEX text_regions_job ON text_regions(job_id);
+                CREATE VIEW text_series AS
+                    SELECT job_id, series_index, count(*) AS images,
+                           sum(text_regions > 0) AS images_masked, sum(text_regions) AS regions,
+                           sum(outcome = 'quarantined' AND reason LIKE 'burned-in-text%') AS images_quarantined
+                    FROM files WHERE series_index IS NOT NULL GROUP BY job_id, series_index;
+                """)
+        }
         return migrator
     }
 
@@ -289,14 +320,26 @@ public final class AuditStore: Sendable {
     /// Records a job's files in one transaction, with the counts on the job row.
     public func recordFiles(job: Int64, _ files: [FileRecord]) throws(AuditError) {
         try write { db in
+            try db.execute(sql: "DELETE FROM text_regions WHERE job_id = ?", arguments: [job])
             try db.execute(sql: "DELETE FROM files WHERE job_id = ?", arguments: [job])
             let statement = try db.makeStatement(sql: """
-                INSERT INTO files (job_id, input_path, input_size, input_sha256, output_path, output_size, output_sha256, outcome, reason)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO files (job_id, input_path, input_size, input_sha256, output_path, output_size, output_sha256, outcome, reason,
+                                   series_index, text_regions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let region = try db.makeStatement(sql: """
+                INSERT INTO text_regions (job_id, file_id, series_index, frame, x, y, width, height, stage, detector)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for file in files {
                 try statement.execute(arguments: [job, file.inputPath, file.inputSize, file.inputSHA256, file.outputPath,
-                                                  file.outputSize, file.outputSHA256, file.outcome.rawValue, file.reason])
+                                                  file.outputSize, file.outputSHA256, file.outcome.rawValue, file.reason,
+                                                  file.seriesIndex, file.textRegions.count])
+                let id = db.lastInsertedRowID
+                for masked in file.textRegions {
+                    try region.execute(arguments: [job, id, file.seriesIndex, masked.frame + 1, masked.box.x0, masked.box.y0,
+                                                   masked.box.width, masked.box.height, masked.stage, TextMask.detectorVersion])
+                }
             }
             func count(_ outcome: FileOutcome) -> Int { files.filter { $0.outcome == outcome }.count }
             try db.execute(sql: """
@@ -392,6 +435,40 @@ public final class AuditStore: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT at, state, reason FROM events WHERE job_id = ? ORDER BY id", arguments: [job])
                 .map { Event(at: $0["at"], state: $0["state"], reason: $0["reason"]) }
+        }
+    }
+
+    /// Burned-in text per image series of a job.
+    public struct TextSeries: Sendable {
+        public let series: Int
+        public let images: Int
+        public let masked: Int
+        public let regions: Int
+        public let quarantined: Int
+    }
+
+    public func textSeries(job: Int64) throws(AuditError) -> [TextSeries] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT series_index, images, images_masked, regions, images_quarantined FROM text_series
+                WHERE job_id = ? ORDER BY series_index
+                """, arguments: [job]).map {
+                TextSeries(series: $0["series_index"], images: $0["images"], masked: $0["images_masked"] ?? 0,
+                           regions: $0["regions"] ?? 0, quarantined: $0["images_quarantined"] ?? 0)
+            }
+        }
+    }
+
+    /// The masked regions of a job, by delivered file (its output path: neutral, unlike the input's).
+    public func textRegions(job: Int64) throws(AuditError) -> [(file: String, series: Int?, frame: Int, box: PixelBox, stage: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT coalesce(f.output_path, '') AS file, t.series_index, t.frame, t.x, t.y, t.width, t.height, t.stage
+                FROM text_regions t JOIN files f ON f.id = t.file_id WHERE t.job_id = ? ORDER BY t.id
+                """, arguments: [job]).map { row in
+                let (x, y, w, h): (Int, Int, Int, Int) = (row["x"], row["y"], row["width"], row["height"])
+                return (row["file"], row["series_index"], row["frame"], PixelBox(x0: x, y0: y, x1: x + w, y1: y + h), row["stage"])
+            }
         }
     }
 

@@ -18,6 +18,8 @@ public final class InputFile {
     private var finished: String?
     /// The detached pixel value's place in `bytes`.
     private var detached: Range<Int>?
+    /// The detached value is native pixel data (not encapsulated fragments).
+    private var nativeDetached = false
 
     /// Files above this size take DCMTK's streaming path (values stay on disk until written).
     public static let maximumInMemory = 512 << 20
@@ -107,6 +109,7 @@ public final class InputFile {
         }
         hash(upTo: pixels.valueOffset)
         detached = pixels.valueOffset..<(pixels.valueOffset + pixels.valueCount)
+        nativeDetached = pixels.declaredLength != 0xFFFF_FFFF
         file.detach(pixels, from: self)
         return file
     }
@@ -154,6 +157,20 @@ public final class InputFile {
             }
             return true
         }
+    }
+
+    /// The detached pixel value when it is native (uncompressed), for reading.
+    func withNativePixels<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        guard let bytes, let detached, nativeDetached else { return nil }
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[detached])) }
+    }
+
+    /// Changes the native detached pixel value in place, to be written from there. The input's
+    /// digest is finished first, so the audit still records what was read.
+    func editNativePixels<T>(_ body: (UnsafeMutableRawBufferPointer) -> T) -> T? {
+        guard bytes != nil, let detached, nativeDetached else { return nil }
+        _ = sha256
+        return bytes!.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[detached])) }
     }
 
     /// Big endian and deflated datasets are re-encoded by DCMTK as a whole.

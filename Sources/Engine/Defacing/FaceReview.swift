@@ -8,22 +8,28 @@ public struct FaceReview: Sendable {
     public let output: URL
     public let options: DefaceOptions
     public let workers: Int
+    /// Burned-in text in the written files: masked (default), or such files are not written.
+    public let burnedIn: BurnedInPolicy
 
-    public init(input: URL, output: URL, options: DefaceOptions, workers: Int) {
+    public init(input: URL, output: URL, options: DefaceOptions, workers: Int, burnedIn: BurnedInPolicy = .mask) {
         self.input = input
         self.output = output
         self.options = options
         self.workers = workers
+        self.burnedIn = burnedIn
     }
 
     public struct Outcome: Sendable {
         public let series: [SeriesRecord]
         public let filesWritten: Int
         public let filesSkipped: Int
+        /// Files not written because text was found in their pixels (policy quarantine) or remained after masking.
+        public let filesWithheld: Int
     }
 
     public func run() throws -> Outcome {
         try DicomToolkit.initialize()
+        try burnedIn.checkReady()
         let folder = try PatientFolder(url: input, keepNames: true)
         let paths = folder.files.map { input.path + "/" + $0.relativePath }
         var headers: [Int: SliceHeader] = [:]
@@ -57,21 +63,24 @@ public struct FaceReview: Sendable {
             }
             records.append(record)
         }
-        var written = 0
+        var written = 0, withheld = 0
         for (index, planned) in folder.files.enumerated() {
             guard let (edit, header) = edits[index] else { continue }
-            let file = try DicomFile(path: paths[index], lazyThreshold: 64 * 1024)
-            if let edit {
-                var values = try file.pixels16()
-                edit.apply(to: &values, header: header)
-                try file.replacePixels16(values)
+            var file = try DicomFile(path: paths[index], lazyThreshold: 64 * 1024)
+            let pixels = FilePixels.process(&file, input: nil, path: paths[index], face: .deface(edit, header), text: burnedIn)
+            if let reason = pixels.quarantine {
+                if case .cannotDeface = reason { throw DicomError(reason: "\(planned.relativePath): \(reason)") }
+                withheld += 1
+                continue
             }
             file.dataset.put(.recognizableVisualFeatures, "NO", vr: "CS")
+            if !pixels.masked.isEmpty { file.dataset.put(.burnedInAnnotation, "NO", vr: "CS") }
             let target = output.appendingPathComponent(planned.relativePath)
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try file.save(to: target.path)
             written += 1
         }
-        return Outcome(series: records, filesWritten: written, filesSkipped: folder.files.count - written)
+        return Outcome(series: records, filesWritten: written, filesSkipped: folder.files.count - written - withheld,
+                       filesWithheld: withheld)
     }
 }

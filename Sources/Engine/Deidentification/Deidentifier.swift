@@ -36,6 +36,8 @@ public struct Deidentifier: Sendable {
     /// Localizers/scouts show the face in profile: quarantined, or (when set) delivered with every
     /// pixel set to air.
     public var blankLocalizers = false
+    /// What happens to images with text in their pixels (and to BurnedInAnnotation=YES).
+    public var burnedIn: BurnedInPolicy = .mask
     /// Shared by the copies handed to worker threads.
     let tokenCache = IdentityTokenCache()
 
@@ -51,7 +53,8 @@ public struct Deidentifier: Sendable {
         guard let sopClass = dataset.string(.sopClassUID) ?? file.meta.string(.mediaStorageSOPClassUID),
               !sopClass.isEmpty else { return .missingSOPClass }
         if SafetyPolicy.allowedSOPClasses[sopClass] == nil { return .sopClassNotAllowed(sopClass) }
-        if dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
+        // With the pixel check on, such images take the same path as every other: masked or quarantined by what is found.
+        if burnedIn == .off, dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
         if Self.isLocalizer(dataset) && !blankLocalizers { return .localizer }
         if SafetyPolicy.nativeTransferSyntaxes.contains(file.transferSyntax),
            let rows = dataset.uint16(.rows), let columns = dataset.uint16(.columns),
@@ -71,7 +74,7 @@ public struct Deidentifier: Sendable {
 
     /// De-identifies the file in memory. Call `quarantineReason(for:)` first. `defaced` declares
     /// that the face was removed from the pixels of this file's series.
-    public func apply(to file: DicomFile, patient: PatientContext, defaced: Bool = false) {
+    public func apply(to file: DicomFile, patient: PatientContext, defaced: Bool = false, textMasked: Bool = false) {
         let dataset = file.dataset
         var walk = Walk(deidentifier: self, patient: patient,
                         characterSet: dataset.string(.specificCharacterSet) ?? "")
@@ -91,18 +94,20 @@ public struct Deidentifier: Sendable {
         dataset.put(.patientID, id, vr: "LO")
         dataset.put(.accessionNumber, id, vr: "SH")
         if let age { dataset.put(.patientAge, age, vr: "AS") }
-        declare(on: dataset, defaced: defaced)
+        declare(on: dataset, defaced: defaced, textMasked: textMasked)
     }
 
-    private func declare(on dataset: DicomItem, defaced: Bool) {
+    private func declare(on dataset: DicomItem, defaced: Bool, textMasked: Bool) {
         dataset.put(.patientIdentityRemoved, "YES", vr: "CS")
         let options = profile.options.sorted()
         let method = ["ctdeid \(toolVersion)", "PS3.15 \(profile.edition) Table E.1-1 Basic Profile"]
-            + options.map(\.rawValue) + (defaced ? ["3-D face removal"] : [])
+            + options.map(\.rawValue) + (defaced ? ["3-D face removal"] : []) + (textMasked ? ["burned-in text masked"] : [])
         dataset.put(.deidentificationMethod, method.joined(separator: "\\"), vr: "LO")
         dataset.remove(.deidentificationMethodCodeSequence)
         if defaced { dataset.put(.recognizableVisualFeatures, "NO", vr: "CS") }
-        for code in [CodedConcept.basicProfile] + options.map(\.code) + (defaced ? [.cleanRecognizableVisualFeatures] : []) {
+        if textMasked { dataset.put(.burnedInAnnotation, "NO", vr: "CS") }
+        let pixelCodes: [CodedConcept] = (textMasked ? [.cleanPixelData] : []) + (defaced ? [.cleanRecognizableVisualFeatures] : [])
+        for code in [CodedConcept.basicProfile] + options.map(\.code) + pixelCodes {
             guard let item = dataset.appendItem(.deidentificationMethodCodeSequence) else { continue }
             item.put(.codeValue, code.value, vr: "SH")
             item.put(.codingSchemeDesignator, code.scheme, vr: "SH")

@@ -40,6 +40,12 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     case writeFailed(String)
     /// A head series that cannot be defaced (not assembled, not decodable, too short).
     case cannotDeface(String)
+    /// Text found in the pixels, with the policy `quarantine`.
+    case burnedInText(String)
+    /// Text still found after masking.
+    case burnedInTextResidual
+    /// The pixels could not be checked for text (not decodable, an unsupported layout).
+    case burnedInTextUnchecked(String)
 
     public var description: String {
         switch self {
@@ -51,6 +57,9 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"
         case .cannotDeface(let why): why
+        case .burnedInText(let why): why
+        case .burnedInTextResidual: "text remains in the pixels after masking"
+        case .burnedInTextUnchecked(let why): "the pixels cannot be checked for burned-in text: \(why)"
         }
     }
 
@@ -65,6 +74,9 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .pixelDataTruncated: "pixel-data-truncated"
         case .writeFailed: "write-failed"
         case .cannotDeface: "cannot-deface"
+        case .burnedInText: "burned-in-text"
+        case .burnedInTextResidual: "burned-in-text-residual"
+        case .burnedInTextUnchecked: "burned-in-text-unchecked"
         }
     }
 }

@@ -16,6 +16,7 @@ public struct BatchConfiguration: Sendable {
     public var deface: DefaceMode?
     public var qa: URL
     public var blankLocalizers = false
+    public var burnedIn: BurnedInPolicy = .mask
 
     public init(input: URL, output: URL, mapping: URL?, database: String, secret: String,
                 options: Set<ProfileOption>, workers: Int, keepNames: Bool, deface: DefaceMode?, qa: URL) {
@@ -132,6 +133,8 @@ public struct BatchRun: Sendable {
         }
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
+        deidentifier.burnedIn = c.burnedIn
+        try c.burnedIn.checkReady()
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },

@@ -180,7 +180,7 @@ public struct JobProcessor: Sendable {
             try? FileManager.default.removeItem(at: staging)
             return .interrupted
         }
-        let records = works.map(\.record)
+        let records = numberedSeries(works, job: job)
         // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
         if changedSinceListing(folder) {
             try? FileManager.default.removeItem(at: staging)
@@ -286,6 +286,28 @@ public struct JobProcessor: Sendable {
         let reason = "sop-instance-uid-conflict: duplicate SOPInstanceUIDs, \(files) files sharing \(shared.count) UID(s) "
             + "(\(contents)); downstream they would be one object. Remove the extra files and the folder is processed again"
         return try finish(job, folder, .held, reason, records: records, id: id)
+    }
+
+    /// The records with each image's series number (1, 2, ... by the series' first file), and one QA
+    /// picture per series whose images had text masked (`qa/job-N/text-series-M.png`).
+    func numberedSeries(_ works: [FileWork], job: Int64) -> [FileRecord] {
+        var records = works.map(\.record)
+        var numbers: [String: Int] = [:]
+        var previews: [Int: [TextPreview]] = [:]
+        for (index, work) in works.enumerated() {
+            guard let uid = work.seriesUID else { continue }
+            let number = numbers[uid] ?? numbers.count + 1
+            numbers[uid] = number
+            records[index].seriesIndex = number
+            if let preview = work.textPreview { previews[number, default: []].append(preview) }
+        }
+        for (number, shown) in previews {
+            guard let png = TextPreview.sheet(shown) else { continue }
+            let url = qaRoot.appendingPathComponent("job-\(job)/text-series-\(number).png")
+            try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? png.write(to: url)
+        }
+        return records
     }
 
     /// True when the folder is gone or no longer looks as it did when it was listed.
@@ -408,26 +430,6 @@ struct FileInspection: Sendable {
     var header: SliceHeader?
 }
 
-/// Per file: quarantined because its head series cannot be defaced, or defaced (with its edit).
-struct FacePlan: Sendable {
-    var quarantine: [Int: String] = [:]
-    var defaced: Set<Int> = []
-    var edits: [Int: SliceEdit] = [:]
-    var headers: [Int: SliceHeader] = [:]
-
-    func instructions(for index: Int) -> FaceInstructions? {
-        if let reason = quarantine[index] { return .quarantine(reason) }
-        if defaced.contains(index), let header = headers[index] { return .deface(edits[index], header) }
-        return nil
-    }
-}
-
-enum FaceInstructions: Sendable {
-    case quarantine(String)
-    /// Part of a defaced series; the edit is nil for slices with no face voxels.
-    case deface(SliceEdit?, SliceHeader)
-}
-
 /// The audit row of one series of a job.
 public struct SeriesRecord: Sendable {
     public var index: Int
@@ -447,6 +449,10 @@ struct FileWork: Sendable {
     var stagingFailure: String?
     /// The input's own SOPInstanceUID, to find different files that share one.
     var sopInstanceUID: String?
+    /// The image's SeriesInstanceUID (kept in memory only), to number the job's series.
+    var seriesUID: String?
+    /// The masked image as delivered, for the series' QA picture.
+    var textPreview: TextPreview?
 
     static func patientKey(_ dataset: DicomItem) -> String? {
         guard let id = dataset.string(.patientID), !id.isEmpty else { return nil }
@@ -511,9 +517,7 @@ struct FileWork: Sendable {
         do {
             let read = try InputFile(path: inputPath)
             input = read
-            if case .deface(_?, _)? = face {
-                file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
-            } else if let parsed = try read.parse() {
+            if let parsed = try read.parse() {
                 file = parsed
             } else {
                 file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
@@ -533,7 +537,9 @@ struct FileWork: Sendable {
             work.patient = owner
             return work
         }
+        let seriesUID = file.dataset.string(Tag(0x0020, 0x000E))
         var defaced = false
+        var pixels = PixelResult()
         if deidentifier.blankLocalizers && Deidentifier.isLocalizer(file.dataset) {
             do {
                 if file.detachedPixels != nil { file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024) }
@@ -544,31 +550,18 @@ struct FileWork: Sendable {
             } catch {
                 return quarantine(.cannotDeface("the localizer cannot be blanked: \(error.reason)"))
             }
-        }
-        switch face {
-        case .quarantine(let reason)?:
-            return quarantine(.cannotDeface(reason))
-        case .deface(let edit, let header)?:
-            defaced = true
-            if let edit {
-                do {
-                    let originalSyntax = file.transferSyntax
-                    var values = try file.pixels16()
-                    edit.apply(to: &values, header: header)
-                    if try !file.replacePixels16(values), let method = SafetyPolicy.lossyTransferSyntaxes[originalSyntax] {
-                        // Written uncompressed now, but the pixels went through lossy compression once.
-                        file.dataset.put(Tag(0x0028, 0x2110), "01", vr: "CS")
-                        if file.dataset.string(Tag(0x0028, 0x2114)) == nil { file.dataset.put(Tag(0x0028, 0x2114), method, vr: "CS") }
-                    }
-                } catch {
-                    return quarantine(.cannotDeface("the defaced pixels cannot be written: \(error.reason)"))
-                }
+        } else {
+            pixels = FilePixels.process(&file, input: input, path: inputPath, face: face, text: deidentifier.burnedIn)
+            if let reason = pixels.quarantine {
+                var work = quarantine(reason)
+                work.patient = owner
+                work.seriesUID = seriesUID
+                return work
             }
-        case nil:
-            break
+            defaced = pixels.defaced
         }
         let instance = file.dataset.string(.sopInstanceUID)
-        deidentifier.apply(to: file, patient: patient, defaced: defaced)
+        deidentifier.apply(to: file, patient: patient, defaced: defaced, textMasked: !pixels.masked.isEmpty)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
         var written: WrittenFile?
         do {
@@ -584,6 +577,7 @@ struct FileWork: Sendable {
         }
         record.outcome = .delivered
         record.outputPath = planned.outputPath
+        record.textRegions = pixels.masked
         if let written {
             record.outputSHA256 = written.sha256
             record.outputSize = Int64(written.size)
@@ -592,7 +586,8 @@ struct FileWork: Sendable {
             var info = stat()
             if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
         }
-        return FileWork(record: record, patient: owner, sopInstanceUID: instance)
+        return FileWork(record: record, patient: owner, sopInstanceUID: instance, seriesUID: seriesUID,
+                        textPreview: pixels.preview)
     }
 }
 

@@ -108,6 +108,7 @@ public struct CodedConcept: Sendable, Equatable {
         self.meaning = meaning
     }
     public static let basicProfile = CodedConcept("113100", "Basic Application Confidentiality Profile")
+    public static let cleanPixelData = CodedConcept("113101", "Clean Pixel Data Option")
     public static let cleanRecognizableVisualFeatures = CodedConcept("113102", "Clean Recognizable Visual Features Option")
 }
 

@@ -69,6 +69,8 @@ public struct Server: Sendable {
         }
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
+        deidentifier.burnedIn = c.burnedIn
+        try c.burnedIn.checkReady()
         let processor = JobProcessor(deidentifier: deidentifier,
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },

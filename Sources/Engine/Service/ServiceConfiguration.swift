@@ -28,6 +28,7 @@ public struct ServiceConfiguration: Sendable {
     public var deface: DefaceMode?
     public var qa: URL
     public var blankLocalizers: Bool
+    public var burnedIn: BurnedInPolicy
 
     /// Every key, with its default, in the order the packaged config documents them.
     public static let defaults: [(key: String, value: String)] = [
@@ -35,7 +36,7 @@ public struct ServiceConfiguration: Sendable {
         ("done", "var/done"), ("mappings", "var/mappings"), ("database", "var/ctdeid.sqlite"),
         ("key_file", "var/secret.key"), ("settle_seconds", "10"), ("workers", "0"), ("options", "default"),
         ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
-        ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"),
+        ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"), ("burned_in", "mask"),
     ]
     public static var keys: [String] { defaults.map(\.key) }
 
@@ -122,6 +123,9 @@ public struct ServiceConfiguration: Sendable {
             default: throw refuse("localizers", "must be quarantine or blank (every pixel set to air)")
             }
         }
+        guard let burnedIn = BurnedInPolicy(rawValue: raw("burned_in").value) else {
+            throw refuse("burned_in", "must be mask (text in the pixels masked, image delivered), quarantine, or off (pixels not checked)")
+        }
         let workerCount = Int(try number("workers", 0...256))
         let deface: DefaceMode?
         switch raw("deface").value {
@@ -138,7 +142,7 @@ public struct ServiceConfiguration: Sendable {
             workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
             options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
             watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,
-            deface: deface, qa: try path("qa"), blankLocalizers: try localizers())
+            deface: deface, qa: try path("qa"), blankLocalizers: try localizers(), burnedIn: burnedIn)
         try configuration.checkTrees(refuse: refuse)
         return configuration
     }

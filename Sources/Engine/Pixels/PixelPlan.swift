@@ -1,0 +1,216 @@
+import Foundation
+
+// The pixel work of a job is decided before any file is written: per file, the face edit of its
+// series (FacePlan, from the series' volume) and the burned-in text policy for every image. Each
+// file's pixels are then decoded, edited and written once, by `FilePixels`.
+
+/// Per file: quarantined because its head series cannot be defaced, or defaced (with its edit).
+struct FacePlan: Sendable {
+    var quarantine: [Int: String] = [:]
+    var defaced: Set<Int> = []
+    var edits: [Int: SliceEdit] = [:]
+    var headers: [Int: SliceHeader] = [:]
+
+    func instructions(for index: Int) -> FaceInstructions? {
+        if let reason = quarantine[index] { return .quarantine(reason) }
+        if defaced.contains(index), let header = headers[index] { return .deface(edits[index], header) }
+        return nil
+    }
+}
+
+enum FaceInstructions: Sendable {
+    case quarantine(String)
+    /// Part of a defaced series; the edit is nil for slices with no face voxels.
+    case deface(SliceEdit?, SliceHeader)
+}
+
+/// What the pixel stage did to one file.
+struct PixelResult: Sendable {
+    /// The file belongs to a defaced series (declared even where its own slice had no face voxels).
+    var defaced = false
+    /// The text regions masked, per frame.
+    var masked: [TextRegion] = []
+    /// Not to be delivered.
+    var quarantine: QuarantineReason?
+    /// The first masked frame as delivered, with its masks outlined, for the QA folder.
+    var preview: TextPreview?
+}
+
+/// OCR evidence kept across the masking rounds of one frame: a row whose pixels no mask touched
+/// reads the same again.
+final class CachedReading {
+    private var evidence: [TextCandidate: TextEvidence] = [:]
+
+    func read(_ candidates: [TextCandidate], _ frame: Frame) throws(PixelError) -> [TextEvidence] {
+        let missing = candidates.filter { evidence[$0] == nil }
+        if !missing.isEmpty {
+            let read = try TextReader.withReader { $0.read(missing, in: frame) }
+            for (candidate, found) in zip(missing, read) { evidence[candidate] = found }
+        }
+        return candidates.map { evidence[$0]! }
+    }
+
+    /// Forgets what was read where the frame changed (the reader's crop reaches a margin beyond the row).
+    func changed(_ rectangles: [PixelBox]) {
+        evidence = evidence.filter { candidate, _ in
+            let reach = candidate.box.grown(by: max(2, candidate.characterHeight / 2) + 1, within: Int.max, Int.max)
+            return !rectangles.contains { $0.x0 < reach.x1 && reach.x0 < $0.x1 && $0.y0 < reach.y1 && reach.y0 < $0.y1 }
+        }
+    }
+}
+
+/// One file's pixels: decoded once (from the bytes read, when they are uncompressed), the face
+/// edit applied, every frame screened for burned-in text and masked, the masked frames screened
+/// again, and the result written back once.
+enum FilePixels {
+    static let maskingRounds = 3
+
+    /// `masking` sets a mask's rectangles to the background; a test can make it fail to see the residual check act.
+    static func process(_ file: inout DicomFile, input: InputFile?, path: String, face: FaceInstructions?,
+                        text: BurnedInPolicy,
+                        masking: (TextMask, inout Frame, Int32) -> Void = { $0.apply(to: &$1, value: $2) }) -> PixelResult {
+        var result = PixelResult()
+        var edit: SliceEdit?
+        var sliceHeader: SliceHeader?
+        switch face {
+        case .quarantine(let reason)?:
+            result.quarantine = .cannotDeface(reason)
+            return result
+        case .deface(let faceEdit, let header)?:
+            result.defaced = true
+            edit = faceEdit
+            sliceHeader = header
+        case nil:
+            break
+        }
+        let screen = text != .off
+        guard edit != nil || screen else { return result }
+
+        let dataset = file.dataset
+        let rows = Int(dataset.uint16(.rows) ?? 0), columns = Int(dataset.uint16(.columns) ?? 0)
+        let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
+        let bits = Int(dataset.uint16(.bitsAllocated) ?? 0)
+        let samples = Int(dataset.uint16(.samplesPerPixel) ?? 1)
+        let signed = dataset.uint16(Tag(0x0028, 0x0103)) == 1
+        let plane = rows * columns
+        func failed(_ why: String) -> PixelResult {
+            var failure = result
+            failure.quarantine = edit != nil ? .cannotDeface("the defaced pixels cannot be written: \(why)")
+                : .burnedInTextUnchecked(why)
+            return failure
+        }
+        guard plane > 0, samples == 1, bits == 8 || bits == 16 else {
+            return failed("pixel data of \(samples) sample(s) of \(bits) bits cannot be screened for text")
+        }
+
+        // Decoded once: straight from the bytes read when they are native, else by DCMTK.
+        let fromInput = input != nil && file.detachedPixels != nil && input!.withNativePixels({ _ in true }) == true
+        var values: [UInt16]
+        if fromInput {
+            values = input!.withNativePixels { bytes in
+                let count = min(plane * frames, bytes.count / (bits / 8))
+                return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    if bits == 16 {
+                        for i in 0..<count { buffer[i] = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8 }
+                    } else {
+                        for i in 0..<count { buffer[i] = UInt16(bytes[i]) }
+                    }
+                    initialized = count
+                }
+            } ?? []
+        } else {
+            guard bits == 16 else { return failed("compressed 8-bit pixel data cannot be decoded for the text check") }
+            do {
+                if file.detachedPixels != nil { file = try DicomFile(path: path, lazyThreshold: 64 * 1024) }
+                values = try file.pixels16()
+            } catch {
+                return failed(error.reason)
+            }
+        }
+        guard values.count >= plane else { return failed("pixel data shorter than one frame") }
+        var changed = false
+        if let edit, let sliceHeader {
+            edit.apply(to: &values, header: sliceHeader)
+            changed = true
+        }
+
+        if screen {
+            let padding = dataset.uint16(Tag(0x0028, 0x0120)).map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
+            for index in 0..<min(frames, values.count / plane) {
+                let base = index * plane
+                let widened = values.withUnsafeBufferPointer { stored in
+                    [Int32](unsafeUninitializedCapacity: plane) { out, initialized in
+                        if signed && bits == 16 {
+                            for p in 0..<plane { out[p] = Int32(Int16(bitPattern: stored[base &+ p])) }
+                        } else {
+                            for p in 0..<plane { out[p] = Int32(stored[base &+ p]) }
+                        }
+                        initialized = plane
+                    }
+                }
+                var frame = Frame(width: columns, height: rows, values: widened, padding: padding)
+                guard let range = frame.range else { continue }
+                // Masked in rounds: what a round's mask leaves at its edges (a line continued under
+                // tissue, a larger outline) is found next to what it masked. Then the masked frame is
+                // checked again with the original's thresholds: what is still text must not go out.
+                var masked: [TextRegion] = []
+                var covered: [PixelBox] = []
+                var rows: [TextCandidate] = []
+                let reading = CachedReading()
+                do {
+                    for _ in 0..<Self.maskingRounds {
+                        let mask = try TextMask.find(in: frame, index: index, range: range, near: rows, read: reading.read)
+                        if mask.isEmpty { break }
+                        if text == .quarantine {
+                            result.quarantine = .burnedInText("text found in the pixels of frame \(index + 1) (\(mask.regions.count) region(s))")
+                            return result
+                        }
+                        masking(mask, &frame, padding ?? range.lo)
+                        reading.changed(mask.rectangles)
+                        covered += mask.rectangles
+                        masked += mask.regions
+                        rows += mask.rows
+                    }
+                    if masked.isEmpty { continue }
+                    if try !TextMask.find(in: frame, index: index, range: range, read: reading.read).isEmpty {
+                        result.quarantine = .burnedInTextResidual
+                        return result
+                    }
+                } catch {
+                    return failed(error.reason)
+                }
+                for p in 0..<plane { values[base + p] = UInt16(truncatingIfNeeded: frame.values[p]) }
+                result.masked += masked
+                if result.preview == nil { result.preview = TextPreview(masked: frame, range: range, rectangles: covered) }
+                changed = true
+            }
+        }
+        guard changed else { return result }
+
+        if fromInput {
+            _ = input!.editNativePixels { bytes in
+                let count = min(values.count, bytes.count / (bits / 8))
+                if bits == 16 {
+                    for i in 0..<count {
+                        bytes[2 * i] = UInt8(truncatingIfNeeded: values[i])
+                        bytes[2 * i + 1] = UInt8(truncatingIfNeeded: values[i] >> 8)
+                    }
+                } else {
+                    for i in 0..<count { bytes[i] = UInt8(truncatingIfNeeded: values[i]) }
+                }
+            }
+            return result
+        }
+        do {
+            let originalSyntax = file.transferSyntax
+            if try !file.replacePixels16(values), let method = SafetyPolicy.lossyTransferSyntaxes[originalSyntax] {
+                // Written uncompressed now, but the pixels went through lossy compression once.
+                file.dataset.put(Tag(0x0028, 0x2110), "01", vr: "CS")
+                if file.dataset.string(Tag(0x0028, 0x2114)) == nil { file.dataset.put(Tag(0x0028, 0x2114), method, vr: "CS") }
+            }
+        } catch {
+            return failed(error.reason)
+        }
+        return result
+    }
+}

@@ -1,0 +1,329 @@
+/// A rectangle of pixels: columns x0..<x1, rows y0..<y1.
+public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
+    public var x0: Int, y0: Int, x1: Int, y1: Int
+    public init(x0: Int, y0: Int, x1: Int, y1: Int) {
+        self.x0 = x0; self.y0 = y0; self.x1 = x1; self.y1 = y1
+    }
+    public var width: Int { x1 - x0 }
+    public var height: Int { y1 - y0 }
+    public var area: Int { max(0, width) * max(0, height) }
+    public var description: String { "\(x0),\(y0) \(width)x\(height)" }
+
+    func grown(by margin: Int, within width: Int, _ height: Int) -> PixelBox {
+        PixelBox(x0: max(0, x0 - margin), y0: max(0, y0 - margin), x1: min(width, x1 + margin), y1: min(height, y1 + margin))
+    }
+    func union(_ other: PixelBox) -> PixelBox {
+        PixelBox(x0: min(x0, other.x0), y0: min(y0, other.y0), x1: max(x1, other.x1), y1: max(y1, other.y1))
+    }
+    /// The gap between two boxes along x and along y (negative when they overlap).
+    func gaps(to other: PixelBox) -> (x: Int, y: Int) {
+        (max(other.x0 - x1, x0 - other.x1), max(other.y0 - y1, y0 - other.y1))
+    }
+}
+
+/// One frame's stored values, widened to Int32 (signed or not, as the header says), row-major.
+public struct Frame: Sendable {
+    public let width: Int
+    public let height: Int
+    public var values: [Int32]
+    /// PixelPaddingValue: pixels outside the scanned field, neither anatomy nor text.
+    public let padding: Int32?
+
+    public init(width: Int, height: Int, values: [Int32], padding: Int32? = nil) {
+        self.width = width
+        self.height = height
+        self.values = values
+        self.padding = padding
+    }
+
+    /// Lowest and highest value of the pixels that are not padding (nil: nothing but padding).
+    public var range: (lo: Int32, hi: Int32)? {
+        var lo = Int32.max, hi = Int32.min
+        values.withUnsafeBufferPointer { v in
+            if let padding {
+                for value in v where value != padding {
+                    lo = min(lo, value); hi = max(hi, value)
+                }
+            } else if let first = v.min(), let last = v.max() {
+                lo = first; hi = last
+            }
+        }
+        return lo <= hi ? (lo, hi) : nil
+    }
+}
+
+/// Which way text differs from what is under it.
+public enum TextPolarity: String, Sendable {
+    /// Light strokes at the top of the frame's range (the usual overlay).
+    case bright
+    /// Dark strokes at the bottom of the range (dark text, or the outline of light text over light tissue).
+    case dark
+}
+
+/// A row of character-sized strokes: a place where text may be written.
+public struct TextCandidate: Sendable, Hashable {
+    public var box: PixelBox
+    public var polarity: TextPolarity
+    /// The row runs down the frame (text turned by 90 degrees).
+    public var vertical: Bool
+    /// Stroke components in the row (letters, or words where anti-aliasing joined the letters).
+    public var components: Int
+    /// Height of the characters, across the row.
+    public var characterHeight: Int
+    /// Two thirds of the components have the row's character height and stand on one line.
+    public var uniform = false
+
+    /// Many character-sized strokes of one height on one line: no anatomy looks like that, so it is
+    /// treated as text even when OCR cannot read it (burned-in text is often small and blurred).
+    /// Only for rows across the frame: columns of stacked blobs (a body outline, vertebrae) are common
+    /// in anatomy, so turned text needs OCR's word.
+    public var isStrongEvidence: Bool {
+        !vertical && uniform && characterHeight >= 4
+            && components >= TextScreen.strongComponents
+    }
+
+    /// Too small for OCR's word to mean much: at 3 px Tesseract "reads" noise.
+    public var isReadable: Bool { characterHeight >= 5 }
+}
+
+/// The fast first stage of the burned-in text detector: finds rows of thin, high-contrast,
+/// character-sized strokes at the extremes of a frame's values, in both polarities and both
+/// orientations. Cheap enough for every frame; only what it finds is read by OCR.
+public enum TextScreen {
+    /// Strokes must stand out from the pixels on both sides by this share of the frame's range.
+    static let contrast = 0.2
+    /// ...and lie in the outer part of the range: overlays are drawn at (or near) the extreme value.
+    static let extremity = 0.5
+    static let minimumHeight = 3
+    static let maximumHeight = 40
+    static let strongComponents = 6
+
+    /// Every candidate row of the frame. Thresholds come from `range` when given (a masked frame is
+    /// screened with the thresholds of its original, so the mask's own value does not shift them).
+    public static func candidates(in frame: Frame, range given: (lo: Int32, hi: Int32)? = nil) -> [TextCandidate] {
+        guard let range = given ?? frame.range, range.hi > range.lo, frame.width >= 8, frame.height >= 8 else { return [] }
+        var found: [TextCandidate] = []
+        let busy = Tiles(frame, contrast: Int32((Double(range.hi - range.lo) * contrast).rounded(.up)))
+        guard busy.flags.contains(true) else { return [] }
+        for polarity in [TextPolarity.bright, .dark] {
+            let components = strokeComponents(frame, range: range, polarity: polarity, busy: busy)
+            if components.isEmpty { continue }
+            for vertical in [false, true] {
+                found += rows(components, vertical: vertical, polarity: polarity)
+            }
+        }
+        return found
+    }
+
+    /// Pixels that are thin, high-contrast strokes of the given polarity. The hot loop of the screen
+    /// (it runs on every pixel of every frame): interior pixels without bounds clamps, an early exit
+    /// for the pixels outside the extreme half of the range, which are most of them.
+    static func strokeMask(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
+                           busy: Tiles? = nil) -> (mask: [UInt8], marked: Int) {
+        let w = frame.width, h = frame.height
+        let busy = busy ?? Tiles(frame, contrast: Int32((Double(range.hi - range.lo) * contrast).rounded(.up)))
+        var marked = 0
+        let span = Double(range.hi) - Double(range.lo)
+        // Work in "brightness" for the polarity: dark strokes are bright strokes of the negated frame.
+        let sign: Int32 = polarity == .bright ? 1 : -1
+        let threshold = Int32((span * contrast).rounded(.up))
+        let floor: Int32 = polarity == .bright ? range.lo &+ Int32((span * extremity).rounded(.up))
+            : -(range.hi &- Int32((span * extremity).rounded(.up)))
+        let padding = frame.padding
+        var mask = [UInt8](repeating: 0, count: w * h)
+        frame.values.withUnsafeBufferPointer { buffer in
+            mask.withUnsafeMutableBufferPointer { m in
+                let v = buffer.baseAddress!
+                @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { sign &* v[y &* w &+ x] }
+                busy.flags.withUnsafeBufferPointer { flags in
+                for tile in 0..<flags.count where flags[tile] {
+                  let tx = tile % busy.columns, ty = tile / busy.columns
+                  for y in (ty &* Tiles.size)..<min(h, (ty &+ 1) &* Tiles.size) {
+                    let row = y &* w
+                    let inner = y >= 3 && y < h - 3
+                    for x in (tx &* Tiles.size)..<min(w, (tx &+ 1) &* Tiles.size) {
+                        let raw = v[row &+ x]
+                        let c = sign &* raw
+                        if c < floor { continue }
+                        if let padding, raw == padding { continue }
+                        var stroke = false
+                        if inner && x >= 3 && x < w - 3 {
+                            // One side first: on flat ground it fails, and the other side is never read.
+                            let t = c &- threshold
+                            let p = v + (row &+ x)
+                            stroke = (sign &* p[2] <= t && sign &* p[-2] <= t)
+                                || (sign &* p[w &* 2] <= t && sign &* p[-(w &* 2)] <= t)
+                                || (sign &* p[3] <= t && sign &* p[-3] <= t)
+                                || (sign &* p[w &* 3] <= t && sign &* p[-(w &* 3)] <= t)
+                        } else {
+                            for r in 2...3 where !stroke {
+                                stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
+                                    || c &- max(at(x, max(0, y - r)), at(x, min(h - 1, y + r))) >= threshold
+                            }
+                        }
+                        if stroke { m[row &+ x] = 1; marked &+= 1 }
+                    }
+                  }
+                }
+                }
+            }
+        }
+        return (mask, marked)
+    }
+
+    /// Tiles of the frame where a stroke can be: the tile and its neighbours span at least the
+    /// contrast a stroke needs. Flat ground (air, even tissue: most of a frame) is skipped whole,
+    /// which makes the screen cheap enough for every frame.
+    struct Tiles {
+        static let size = 16
+        let columns: Int
+        let flags: [Bool]
+
+        init(_ frame: Frame, contrast: Int32) {
+            let w = frame.width, h = frame.height, size = Self.size
+            let columns = (w + size - 1) / size, rows = (h + size - 1) / size
+            var lows = [Int32](repeating: .max, count: columns * rows), highs = [Int32](repeating: .min, count: columns * rows)
+            frame.values.withUnsafeBufferPointer { v in
+                for y in 0..<h {
+                    let tileRow = (y / size) * columns
+                    for tx in 0..<columns {
+                        let start = y * w + tx * size, end = min(y * w + w, start + size)
+                        var lo = lows[tileRow + tx], hi = highs[tileRow + tx]
+                        for p in start..<end {
+                            lo = min(lo, v[p]); hi = max(hi, v[p])
+                        }
+                        lows[tileRow + tx] = lo; highs[tileRow + tx] = hi
+                    }
+                }
+            }
+            // A stroke within 3 px of a tile's edge is compared with pixels of the next tile.
+            var flags = [Bool](repeating: false, count: columns * rows)
+            for ty in 0..<rows {
+                for tx in 0..<columns {
+                    var lo = Int32.max, hi = Int32.min
+                    for ny in max(0, ty - 1)...min(rows - 1, ty + 1) {
+                        for nx in max(0, tx - 1)...min(columns - 1, tx + 1) {
+                            lo = min(lo, lows[ny * columns + nx]); hi = max(hi, highs[ny * columns + nx])
+                        }
+                    }
+                    flags[ty * columns + tx] = Int64(hi) - Int64(lo) >= Int64(contrast)
+                }
+            }
+            self.columns = columns
+            self.flags = flags
+        }
+    }
+
+    /// The 8-connected stroke components small enough to be characters (or words).
+    static func strokeComponents(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
+                                 busy: Tiles? = nil) -> [Component] {
+        var (mask, marked) = strokeMask(frame, range: range, polarity: polarity, busy: busy)
+        guard marked > 0 else { return [] }
+        let w = frame.width, h = frame.height
+        var components: [Component] = []
+        var stack: [Int] = []
+        for start in 0..<(w * h) where mask[start] == 1 {
+            mask[start] = 2
+            stack.append(start)
+            var box = PixelBox(x0: start % w, y0: start / w, x1: start % w + 1, y1: start / w + 1)
+            var area = 0
+            while let p = stack.popLast() {
+                let x = p % w, y = p / w
+                area += 1
+                box.x0 = min(box.x0, x); box.x1 = max(box.x1, x + 1)
+                box.y0 = min(box.y0, y); box.y1 = max(box.y1, y + 1)
+                for dy in -1...1 {
+                    let yy = y + dy
+                    if yy < 0 || yy >= h { continue }
+                    for dx in -1...1 {
+                        let xx = x + dx
+                        if xx < 0 || xx >= w { continue }
+                        let q = yy * w + xx
+                        if mask[q] == 1 {
+                            mask[q] = 2
+                            stack.append(q)
+                        }
+                    }
+                }
+            }
+            if box.width <= 8 * maximumHeight && box.height <= 8 * maximumHeight { components.append(Component(box: box, area: area)) }
+        }
+        return components
+    }
+
+    /// A connected piece of stroke: its bounds and how many pixels it has.
+    struct Component {
+        var box: PixelBox
+        var area: Int
+    }
+
+    /// Letters stand on one line: most components share their bottom (the baseline) or their top
+    /// (capitals, digits), which blobs of anatomy grouped by chance do not.
+    static func aligned(_ group: [PixelBox], height: Int) -> Bool {
+        return 2 * lined(group, height: height) >= group.count + 1
+    }
+
+    /// How many components share the most common bottom or top (within a fifth of the height).
+    static func lined(_ group: [PixelBox], height: Int) -> Int {
+        let tolerance = max(1, height / 5)
+        func share(_ edges: [Int]) -> Int {
+            let sorted = edges.sorted()
+            let median = sorted[sorted.count / 2]
+            return sorted.filter { abs($0 - median) <= tolerance }.count
+        }
+        return max(share(group.map(\.y1)), share(group.map(\.y0)))
+    }
+
+    /// Components joined into rows: neighbours of similar height, overlapping across the row, with
+    /// gaps of at most a character and a half. A row of one component counts when it is word-shaped.
+    static func rows(_ all: [Component], vertical: Bool, polarity: TextPolarity) -> [TextCandidate] {
+        // In row coordinates: x along the row, y across it.
+        let kept = all.map { c in (box: vertical ? PixelBox(x0: c.box.y0, y0: c.box.x0, x1: c.box.y1, y1: c.box.x1) : c.box, area: c.area) }
+            .filter { $0.box.height >= minimumHeight && $0.box.height <= maximumHeight && $0.box.width <= max(8 * $0.box.height, 12) }
+        let boxes = kept.map(\.box)
+        guard !boxes.isEmpty else { return [] }
+        var parent = Array(0..<boxes.count)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+            return i
+        }
+        let order = boxes.indices.sorted { boxes[$0].x0 < boxes[$1].x0 }
+        for (position, i) in order.enumerated() {
+            let a = boxes[i]
+            for j in order[(position + 1)...] {
+                let b = boxes[j]
+                let tall = max(a.height, b.height), short = min(a.height, b.height)
+                if Double(b.x0 - a.x1) > 1.5 * Double(max(a.height, maximumHeight / 4)) { break }
+                if Double(b.x0 - a.x1) > 1.5 * Double(tall) { continue }
+                let overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
+                if Double(overlap) >= 0.5 * Double(short) && Double(tall) <= 2.5 * Double(short) + 1 {
+                    parent[root(i)] = root(j)
+                }
+            }
+        }
+        var groups: [Int: [Int]] = [:]
+        for i in boxes.indices { groups[root(i), default: []].append(i) }
+        var found: [TextCandidate] = []
+        for members in groups.values {
+            let group = members.map { boxes[$0] }
+            let box = group.dropFirst().reduce(group[0]) { $0.union($1) }
+            let heights = group.map(\.height).sorted()
+            let characterHeight = heights[heights.count / 2]
+            guard box.height <= maximumHeight + maximumHeight / 2 else { continue }
+            let wordShaped = box.width >= 2 * box.height
+            // One component is a word whose letters ran together only when it fills its box like
+            // letters do; a thin arc (a rib, the edge of a ring) spans a box it hardly fills.
+            let lone = group.count == 1 && box.width >= 3 * box.height && 5 * kept[members[0]].area >= box.area
+            guard group.count >= 3 || (wordShaped && group.count >= 2) || lone else { continue }
+            guard group.count == 1 || aligned(group, height: characterHeight) else { continue }
+            let frameBox = vertical ? PixelBox(x0: box.y0, y0: box.x0, x1: box.y1, y1: box.x1) : box
+            let tolerance = max(1, characterHeight / 4)
+            let sized = heights.filter { abs($0 - characterHeight) <= tolerance }.count
+            let uniform = 3 * sized >= 2 * group.count && 3 * lined(group, height: characterHeight) >= 2 * group.count
+            found.append(TextCandidate(box: frameBox, polarity: polarity, vertical: vertical, components: group.count,
+                                       characterHeight: characterHeight, uniform: uniform))
+        }
+        return found
+    }
+}

@@ -1,0 +1,304 @@
+import Engine
+import Fixtures
+import Foundation
+import XCTest
+
+/// Text burned into the pixels, through the real binary and real Tesseract: found and masked in
+/// every image whatever its header says, text-free images untouched, the audit and QA in place.
+final class BurnedInTextEndToEndTests: XCTestCase {
+    override class func setUp() {
+        try? DicomToolkit.initialize()
+    }
+
+    /// Stored values of a file's first frame, widened as the header says.
+    private func pixels(_ url: URL) throws -> [Int32] {
+        let file = try DicomFile(path: url.path, lazyThreshold: 0)
+        let signed = file.dataset.uint16(Tag(0x0028, 0x0103)) == 1
+        return try file.pixels16().map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
+    }
+
+    private func run(_ inbox: URL, in dir: URL, extra: [String] = []) throws -> (output: URL, database: String, result: ProcessResult) {
+        let keys = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted()
+        let mapping = dir.appendingPathComponent("mapping.csv")
+        try (["Accession_number,De-identification_ID"] + keys.enumerated().map { "\($0.element),TXT-\($0.offset)" })
+            .joined(separator: "\n").write(to: mapping, atomically: true, encoding: .utf8)
+        let output = dir.appendingPathComponent("out"), database = dir.appendingPathComponent("db/ctdeid.sqlite").path
+        let result = try runCTDeid(["run", "--input", inbox.path, "--output", output.path, "--mapping", mapping.path,
+                                    "--database", database, "--keep-names", "--deface", "off", "--quiet"] + extra)
+        XCTAssertFalse(result.crashed, result.stderr)
+        return (output, database, result)
+    }
+
+    /// Delivered files by "<De-identification_ID>/<file name>" (names are kept; the fixtures reuse them across series).
+    private func delivered(_ output: URL) -> [String: URL] {
+        var found: [String: URL] = [:]
+        for url in regularFiles(under: output) where url.pathExtension == "dcm" {
+            let id = url.path.dropFirst(output.path.count + 1).split(separator: "/").first.map(String.init) ?? ""
+            found[id + "/" + url.lastPathComponent] = url
+        }
+        return found
+    }
+
+    /// The same by file name alone, where names are unique.
+    private func deliveredByName(_ output: URL) -> [String: URL] {
+        Dictionary(delivered(output).values.map { ($0.lastPathComponent, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The De-identification_ID `run` gave a folder (the mapping numbers the sorted folder names).
+    private func id(of accession: String, in inbox: URL) throws -> String {
+        let keys = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted()
+        return "TXT-\(keys.firstIndex(of: accession)!)"
+    }
+
+    func testSyntheticTextIsMaskedEverywhereAndTextFreeSlicesStayBitIdentical() throws {
+        let dir = try temporaryDirectory()
+        let inbox = dir.appendingPathComponent("inbox")
+        let cases = BurnedInTextStudy.standardCases()
+        var written: [(BurnedInTextStudy.StandardCase, [BurnedInTextSeries.WrittenSlice])] = []
+        for standard in cases { written.append((standard, try standard.write(into: inbox))) }
+        let (output, database, result) = try run(inbox, in: dir)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let outputs = delivered(output)
+
+        var textSlices = 0, textPixels = 0, unmasked: [String] = [], unmaskedPixels = 0
+        for (standard, slices) in written {
+            let folder = try id(of: standard.series.accessionNumber, in: inbox)
+            for slice in slices {
+                let name = "\(standard.name) slice \(slice.slice)"
+                guard let out = outputs[folder + "/" + slice.file.lastPathComponent] else {
+                    XCTFail("\(name) was not delivered")
+                    continue
+                }
+                let input = try pixels(slice.file), delivered = try pixels(out)
+                let file = try DicomFile(path: out.path)
+                let codes = file.dataset.items(Tag(0x0012, 0x0064)).compactMap { $0.string(Tag(0x0008, 0x0100)) }
+                if slice.placed.isEmpty {
+                    XCTAssertEqual(input, delivered, "\(name): a text-free slice must be bit-identical")
+                    XCTAssertFalse(codes.contains("113101"), name)
+                    continue
+                }
+                textSlices += 1
+                // Every pixel the text changed is now the frame's background (its lowest value), so
+                // nothing of a letter is left; pixels far from the text are untouched.
+                let clean = standard.series.storedValues(slice: slice.slice).map {
+                    standard.series.signed ? Int32(Int16(bitPattern: $0)) : Int32($0)
+                }
+                let background = input.min()!
+                let columns = standard.series.columns
+                var near = [Bool](repeating: false, count: input.count)
+                for placed in slice.placed {
+                    let box = placed.box
+                    for y in max(0, box.y0 - 12)...min(standard.series.rows - 1, box.y1 + 12) {
+                        for x in max(0, box.x0 - 12)...min(columns - 1, box.x1 + 12) { near[y * columns + x] = true }
+                    }
+                }
+                var left = 0, changedFar = 0
+                for p in input.indices {
+                    if input[p] != clean[p] && delivered[p] != background { left += 1 }
+                    if !near[p] && input[p] != delivered[p] { changedFar += 1 }
+                }
+                textPixels += zip(input, clean).filter { $0 != $1 }.count
+                if left > 0 {
+                    unmasked.append("\(name): \(left)")
+                    unmaskedPixels += left
+                }
+                XCTAssertLessThanOrEqual(Double(changedFar), 0.01 * Double(input.count), "\(name): \(changedFar) pixels changed away from the text")
+                XCTAssertEqual(file.dataset.string(.burnedInAnnotation), "NO", name)
+                XCTAssertTrue(codes.contains("113101"), "\(name): Clean Pixel Data not declared")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(textSlices, 10)
+        // Every slice's text is found and masked; what is left are fragments at the ends of 7-8 px
+        // rows over tissue (see the README's limits). A floor under what is masked today, and the list.
+        print("synthetic burned-in text: \(textPixels - unmaskedPixels) of \(textPixels) text pixels masked; left: \(unmasked)")
+        XCTAssertLessThanOrEqual(Double(unmaskedPixels), 0.02 * Double(textPixels), "text pixels not masked: \(unmasked)")
+        XCTAssertLessThanOrEqual(unmasked.count, 2, "slices with text pixels left: \(unmasked)")
+
+        // The audit has the boxes (and no text), per series; show reports them; QA has a picture per series.
+        let regions = try sqlite(database, "SELECT count(*), count(DISTINCT file_id), min(width * height) > 0 FROM text_regions")
+        XCTAssertEqual(regions.first?[1], String(textSlices), "every slice with text has its regions recorded")
+        XCTAssertEqual(regions.first?[2], "1")
+        let series = try sqlite(database, "SELECT job_id, series_index, images, images_masked FROM text_series ORDER BY job_id")
+        XCTAssertEqual(series.count, cases.count)
+        for (row, (standard, _)) in zip(series, written) {
+            XCTAssertEqual(row[2], String(standard.series.slices))
+            XCTAssertEqual(row[3], String(standard.texts.filter { !$0.isEmpty }.count))
+        }
+        let show = try runCTDeid(["show", "1", "--database", database])
+        XCTAssertTrue(show.stdout.contains("burned-in text"), show.stdout + show.stderr)
+        XCTAssertFalse(show.stdout.contains("DOE") || show.stdout.contains("12345678"), "show must not print the text")
+        let qa = regularFiles(under: dir.appendingPathComponent("db/qa")).filter { $0.lastPathComponent.hasPrefix("text-series-") }
+        XCTAssertEqual(qa.count, cases.count, "one QA picture per series with text")
+    }
+
+    func testQuarantinePolicyWithholdsImagesWithTextAndDeliversTheRest() throws {
+        let dir = try temporaryDirectory()
+        let inbox = dir.appendingPathComponent("inbox")
+        let standard = BurnedInTextStudy.standardCases()[2]
+        let slices = try standard.write(into: inbox)
+        let (output, database, result) = try run(inbox, in: dir, extra: ["--burned-in", "quarantine"])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let outputs = deliveredByName(output)
+        for slice in slices {
+            XCTAssertEqual(outputs[slice.file.lastPathComponent] != nil, slice.placed.isEmpty, "slice \(slice.slice)")
+        }
+        let reasons = try sqlite(database, "SELECT count(*) FROM files WHERE reason LIKE 'burned-in-text:%'")
+        XCTAssertEqual(reasons.first?.first, String(slices.filter { !$0.placed.isEmpty }.count))
+    }
+
+    func testBurnedInAnnotationYesIsMaskedAndDeliveredUnderMask() throws {
+        let dir = try temporaryDirectory()
+        let inbox = dir.appendingPathComponent("inbox")
+        let standard = BurnedInTextStudy.standardCases()[2]
+        let slices = try standard.write(into: inbox)
+        for slice in slices {
+            let file = try DicomFile(path: slice.file.path, lazyThreshold: 0)
+            file.dataset.put(.burnedInAnnotation, "YES", vr: "CS")
+            try file.save(to: slice.file.path)
+        }
+        let (output, _, result) = try run(inbox, in: dir)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let outputs = deliveredByName(output)
+        for slice in slices {
+            let out = try XCTUnwrap(outputs[slice.file.lastPathComponent])
+            // Masked files say NO; a file the check found clean keeps what it had.
+            let expected = slice.placed.isEmpty ? "YES" : "NO"
+            XCTAssertEqual(try DicomFile(path: out.path).dataset.string(.burnedInAnnotation), expected, "slice \(slice.slice)")
+        }
+        // With the check off, the header is all there is: YES is quarantined.
+        let off = try temporaryDirectory()
+        try FileManager.default.copyItem(at: inbox, to: off.appendingPathComponent("inbox"))
+        let (_, database, offResult) = try run(off.appendingPathComponent("inbox"), in: off, extra: ["--burned-in", "off"])
+        XCTAssertEqual(offResult.status, 1)
+        XCTAssertEqual(try sqlite(database, "SELECT count(*) FROM files WHERE reason LIKE 'burned-in-annotation%'").first?.first,
+                       String(slices.count))
+    }
+
+    /// Real head CT without text: the text stage changes nothing.
+    func testHeadCTSeriesWithoutTextAreUntouched() throws {
+        guard let testdata = sharedTestData else { throw XCTSkip("../shared/testdata is not on this machine") }
+        let dir = try temporaryDirectory()
+        let inbox = dir.appendingPathComponent("inbox")
+        for (key, folder) in [("GEHEAD", "headct/ge_hispeed_human_tilt18"), ("INVHEAD", "headct/invesalius_0051/dicom")] {
+            let target = inbox.appendingPathComponent(key)
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            for file in regularFiles(under: testdata.appendingPathComponent(folder)) where file.pathExtension != "md" {
+                // Folders are keyed by the files' own accession when they carry one.
+                try FileManager.default.copyItem(at: file, to: target.appendingPathComponent(file.lastPathComponent))
+            }
+        }
+        for key in ["GEHEAD", "INVHEAD"] {
+            let folder = inbox.appendingPathComponent(key)
+            let first = try XCTUnwrap(regularFiles(under: folder).first)
+            let accession = try DicomFile(path: first.path).dataset.string(.accessionNumber) ?? ""
+            if !accession.isEmpty { try FileManager.default.moveItem(at: folder, to: inbox.appendingPathComponent(accession)) }
+        }
+        let (output, database, result) = try run(inbox, in: dir)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let outputs = deliveredByName(output)
+        var compared = 0
+        for input in regularFiles(under: inbox) {
+            let out = try XCTUnwrap(outputs[input.lastPathComponent], input.lastPathComponent)
+            XCTAssertEqual(try pixels(input), try pixels(out), "\(input.lastPathComponent): pixels changed")
+            compared += 1
+        }
+        XCTAssertEqual(compared, 28 + 108)
+        XCTAssertEqual(try sqlite(database, "SELECT count(*) FROM text_regions").first?.first, "0")
+    }
+
+    /// The shared pseudo-PHI series (text drawn in the image's brightest value over air and over the
+    /// body, ground-truth boxes beside each file): the CT and MR slices are delivered, their visible
+    /// text masked, little else changed.
+    func testSharedBurnedInSeriesAreMasked() throws {
+        guard let testdata = sharedTestData else { throw XCTSkip("../shared/testdata is not on this machine") }
+        let dir = try temporaryDirectory()
+        let inbox = dir.appendingPathComponent("inbox")
+        let sources = [testdata.appendingPathComponent("phi/pseudo_phi_burned_in_series"),
+                       testdata.appendingPathComponent("phi/pseudo_phi_burned_in")]
+        var truth: [String: URL] = [:]   // file name -> its .json
+        for source in regularFiles(under: sources[0]) + regularFiles(under: sources[1]) where source.pathExtension == "dcm" {
+            let file = try DicomFile(path: source.path)
+            let key = file.dataset.string(.accessionNumber).flatMap { $0.isEmpty ? nil : $0 } ?? "NOACCESSION"
+            let folder = inbox.appendingPathComponent(key)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent(source.lastPathComponent))
+            if ["CT", "MR"].contains(file.dataset.string(.modality) ?? ""), !file.dataset.strings(.imageType).contains(where: { $0.uppercased() == "LOCALIZER" }) {
+                truth[source.lastPathComponent] = source.deletingPathExtension().appendingPathExtension("json")
+            }
+        }
+        let (output, _, result) = try run(inbox, in: dir)
+        XCTAssertFalse(result.crashed)
+        let outputs = deliveredByName(output)
+        let score = try BoxScore.measure(truth: truth, inbox: inbox, outputs: outputs, pixels: pixels)
+        print("burned-in series: \(score)")
+        XCTAssertGreaterThanOrEqual(Double(score.delivered), 0.99 * Double(truth.count), "\(score)")
+        XCTAssertLessThanOrEqual(score.changedOutside, 0.01, "\(score)")
+        // A floor under the recall measured when this test was written (see the README); raise it as the detector improves.
+        XCTAssertGreaterThanOrEqual(score.recall, 0.85, "\(score)")
+    }
+}
+
+/// Ground-truth boxes against the delivered pixels. A box counts as masked when every pixel of its
+/// visible text (at the box's brightest value, beside a clearly darker pixel) was changed; a box
+/// drawn white on white shows nothing and is counted apart.
+struct BoxScore: CustomStringConvertible {
+    var images = 0, delivered = 0, boxes = 0, visible = 0, masked = 0
+    var outside = 0, outsideTotal = 0
+    var recall: Double { visible == 0 ? 1 : Double(masked) / Double(visible) }
+    var changedOutside: Double { outsideTotal == 0 ? 0 : Double(outside) / Double(outsideTotal) }
+    var description: String {
+        String(format: "%d of %d CT/MR slices delivered; %d boxes, %d with visible text, %d masked (recall %.3f); %.3f%% of pixels outside the boxes (grown by 12 px) changed",
+               delivered, images, boxes, visible, masked, recall, 100 * changedOutside)
+    }
+
+    static func measure(truth: [String: URL], inbox: URL, outputs: [String: URL],
+                        pixels: (URL) throws -> [Int32]) throws -> BoxScore {
+        var score = BoxScore()
+        for (name, json) in truth.sorted(by: { $0.key < $1.key }) {
+            score.images += 1
+            guard let out = outputs[name], let input = regularFiles(under: inbox).first(where: { $0.lastPathComponent == name }) else { continue }
+            score.delivered += 1
+            let file = try DicomFile(path: input.path)
+            let rows = Int(file.dataset.uint16(.rows) ?? 0), columns = Int(file.dataset.uint16(.columns) ?? 0)
+            let a = try pixels(input), b = try pixels(out)
+            let span = Double(a.max()! - a.min()!)
+            var near = [Bool](repeating: false, count: a.count)
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+            for annotation in object?["annotation"] as? [[String: Any]] ?? [] {
+                for part in ["key", "value"] {
+                    guard let box = (annotation[part] as? [String: Any])?["bbox"] as? [Int], box.count == 4 else { continue }
+                    let (x0, y0) = (max(0, box[0]), max(0, box[1])), (x1, y1) = (min(columns - 1, box[2]), min(rows - 1, box[3]))
+                    guard x0 <= x1, y0 <= y1 else { continue }
+                    score.boxes += 1
+                    for y in max(0, y0 - 12)...min(rows - 1, y1 + 12) {
+                        for x in max(0, x0 - 12)...min(columns - 1, x1 + 12) { near[y * columns + x] = true }
+                    }
+                    var hi = Int32.min, lo = Int32.max
+                    for y in y0...y1 { for x in x0...x1 { hi = max(hi, a[y * columns + x]); lo = min(lo, a[y * columns + x]) } }
+                    guard Double(hi - lo) >= 0.3 * span else { continue }
+                    var ink = 0, covered = 0
+                    for y in y0...y1 {
+                        for x in x0...x1 where Double(a[y * columns + x]) >= Double(hi) - 0.1 * Double(hi - lo) {
+                            var darker = false
+                            for dy in -1...1 { for dx in -1...1 {
+                                let (yy, xx) = (min(y1, max(y0, y + dy)), min(x1, max(x0, x + dx)))
+                                if Double(a[yy * columns + xx]) <= Double(hi) - 0.3 * Double(hi - lo) { darker = true }
+                            } }
+                            guard darker else { continue }
+                            ink += 1
+                            if a[y * columns + x] != b[y * columns + x] { covered += 1 }
+                        }
+                    }
+                    guard ink > 0 else { continue }
+                    score.visible += 1
+                    if Double(covered) >= 0.99 * Double(ink) { score.masked += 1 }
+                }
+            }
+            for p in a.indices where !near[p] {
+                score.outsideTotal += 1
+                if a[p] != b[p] { score.outside += 1 }
+            }
+        }
+        return score
+    }
+}
