@@ -159,6 +159,9 @@ public final class InputFile {
         }
     }
 
+    /// The pixel data is here, detached and uncompressed: it can be read and edited in place.
+    var hasNativePixels: Bool { bytes != nil && detached != nil && nativeDetached }
+
     /// The detached pixel value when it is native (uncompressed), for reading.
     func withNativePixels<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T? {
         guard let bytes, let detached, nativeDetached else { return nil }

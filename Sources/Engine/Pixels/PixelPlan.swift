@@ -104,7 +104,7 @@ enum FilePixels {
         }
 
         // Decoded once: straight from the bytes read when they are native, else by DCMTK.
-        let fromInput = input != nil && file.detachedPixels != nil && input!.withNativePixels({ _ in true }) == true
+        let fromInput = file.detachedPixels != nil && input?.hasNativePixels == true
         var values: [UInt16]
         if fromInput {
             values = input!.withNativePixels { bytes in

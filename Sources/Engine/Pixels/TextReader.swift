@@ -8,8 +8,6 @@ public struct TextEvidence: Sendable {
     public var confidentWords = 0
     /// Letters and digits in those words.
     public var confidentCharacters = 0
-    /// Words read at all, with any confidence.
-    public var words = 0
 
     /// Enough to call the row text: OCR read real words in it.
     public var isText: Bool { confidentWords >= 1 && confidentCharacters >= 3 }
@@ -131,7 +129,6 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
                     }
                     TessDeleteText(text)
                 }
-                result[row].words += 1
                 if confidence >= Self.confident && characters >= 2 {
                     result[row].confidentWords += 1
                     result[row].confidentCharacters += characters
