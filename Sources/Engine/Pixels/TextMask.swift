@@ -78,18 +78,33 @@ public struct TextMask: Sendable {
         // A row's ends are often fainter than its middle (small anti-aliased characters, tissue
         // behind them): each row is followed along its line as far as its strokes go.
         let lineRange = range ?? frame.range ?? (0, 1)
-        var rows = candidates
-        for i in text { rows[i].box = followed(candidates[i], in: frame, range: lineRange) }
+        var lines: [(row: TextCandidate, stage: String)] = text.map {
+            var row = candidates[$0]
+            row.box = followed(row, in: frame, range: lineRange)
+            return (row, stage[$0]!)
+        }
+        // The other lines of each row's block: small lines over tissue are often too faint for the
+        // screen, but stand in the block's stack, above or below a line that was found.
+        for line in lines where line.row.isReadable {
+            for stacked in stackedLines(line.row, in: frame, range: lineRange)
+            where !lines.contains(where: { $0.row.vertical == stacked.vertical && $0.row.box.coversHalf(of: stacked.box) }) {
+                var row = stacked
+                row.box = followed(stacked, in: frame, range: lineRange)
+                lines.append((row, "block"))
+            }
+        }
         var rectangles: [PixelBox] = []
-        for i in text {
-            let candidate = rows[i]
-            rectangles.append(candidate.box.grown(by: margin(candidate), within: frame.width, frame.height))
+        for (candidate, _) in lines {
+            // A stacked line's height is measured on its ink, not estimated from its strokes: the
+            // anti-aliased edge is all that is left to cover.
+            let grown = candidate.components == 0 ? 2 + candidate.characterHeight / 5 : margin(candidate)
+            rectangles.append(candidate.box.grown(by: grown, within: frame.width, frame.height))
         }
         // Between two overlapping rows of a block, over both their spans: a line between them may be
         // invisible where it crosses tissue of its own brightness and readable where it leaves it.
-        for i in text {
-            for j in text where j != i {
-                let a = rows[i], b = rows[j]
+        for i in lines.indices {
+            for j in lines.indices where j != i {
+                let a = lines[i].row, b = lines[j].row
                 guard a.vertical == b.vertical else { continue }
                 let h = max(a.characterHeight, b.characterHeight)
                 if !a.vertical, a.box.y1 <= b.box.y0, b.box.y0 - a.box.y1 <= 3 * h {
@@ -97,6 +112,11 @@ public struct TextMask: Sendable {
                     if min(a.box.x1, b.box.x1) > max(a.box.x0, b.box.x0) {
                         rectangles.append(PixelBox(x0: x0, y0: a.box.y1, x1: x1, y1: b.box.y0))
                     }
+                } else if !a.vertical, a.box.x1 <= b.box.x0, b.box.x0 - a.box.x1 <= 2 * h, continues(a, b),
+                          a.characterHeight == b.characterHeight,
+                          2 * (min(a.box.y1, b.box.y1) - max(a.box.y0, b.box.y0)) >= min(a.box.height, b.box.height) {
+                    // Words of one line: the space between them (a letter at a word's end may be too faint to be found).
+                    rectangles.append(PixelBox(x0: a.box.x1, y0: min(a.box.y0, b.box.y0), x1: b.box.x0, y1: max(a.box.y1, b.box.y1)))
                 } else if a.vertical, a.box.x1 <= b.box.x0, b.box.x0 - a.box.x1 <= 3 * h {
                     let y0 = min(a.box.y0, b.box.y0), y1 = max(a.box.y1, b.box.y1)
                     if min(a.box.y1, b.box.y1) > max(a.box.y0, b.box.y0) {
@@ -105,7 +125,7 @@ public struct TextMask: Sendable {
                 }
             }
         }
-        let regions = text.map { TextRegion(frame: index, box: rows[$0].box, stage: stage[$0]!) }
+        let regions = lines.map { TextRegion(frame: index, box: $0.row.box, stage: $0.stage) }
         return TextMask(regions: regions, rectangles: rectangles, rows: sure.map { candidates[$0] })
     }
 
@@ -150,8 +170,106 @@ public struct TextMask: Sendable {
         return row.vertical ? PixelBox(x0: row.box.x0, y0: x0, x1: row.box.x1, y1: x1) : PixelBox(x0: x0, y0: row.box.y0, x1: x1, y1: row.box.y1)
     }
 
+    /// The lines stacked above and below a text row in one block: bands across the row's span, each
+    /// about the row's height, whose pixel rows cross several separate short strokes (letters) that
+    /// stand out by a tenth of the range from the pixel row's own median. An edge of anatomy crosses
+    /// a pixel row once, and texture runs on without the gaps between lines, so both end the walk.
+    /// The walk goes outward from the row while the gaps are no more than a line high, at most
+    /// `maximumStackedLines` lines either way.
+    static let maximumStackedLines = 6
+
+    static func stackedLines(_ row: TextCandidate, in frame: Frame, range: (lo: Int32, hi: Int32)) -> [TextCandidate] {
+        let sign: Int64 = row.polarity == .bright ? 1 : -1
+        let threshold = max(1, Int64(Double(range.hi - range.lo) * 0.1))
+        // Ink is drawn in the block's colour, at the extreme of the range as the screen wants it
+        // (texture of tissue stands out from its neighbours too, but not into the extreme half),
+        // and near the row's own ink (a block is written in one colour; anti-aliasing dims small letters a little).
+        let span = Double(range.hi - range.lo)
+        var peak = Int64.min
+        for y in row.box.y0..<row.box.y1 {
+            for x in row.box.x0..<row.box.x1 { peak = max(peak, sign * Int64(frame.values[y * frame.width + x])) }
+        }
+        let extreme = row.polarity == .bright ? Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
+            : -(Int64(range.hi) - Int64((span * TextScreen.darkExtremity).rounded(.up)))
+        let floor = max(extreme, peak - Int64((span * 0.3).rounded()))
+        // In row coordinates: `along` runs with the text, `across` over the stack of lines.
+        let acrossCount = row.vertical ? frame.width : frame.height
+        let box = row.vertical ? PixelBox(x0: row.box.y0, y0: row.box.x0, x1: row.box.y1, y1: row.box.x1) : row.box
+        let lineHeight = max(row.characterHeight, box.height)
+        guard box.width >= 2 * lineHeight else { return [] }
+        let longestStroke = 2 * lineHeight
+        var values = [Int64](repeating: 0, count: box.width), sorted = values
+        var lineInk = [Bool](repeating: false, count: box.width)
+        /// Whether pixel row `c` crosses letters: at least three separate runs of ink, none longer
+        /// than two letters (a longer one is an edge of anatomy), filling at most 60% of the span.
+        /// The row's ink is added to `lineInk`.
+        func crossesLetters(_ c: Int) -> Bool {
+            for a in box.x0..<box.x1 {
+                let (x, y) = row.vertical ? (c, a) : (a, c)
+                values[a - box.x0] = sign * Int64(frame.values[y * frame.width + x])
+            }
+            sorted = values
+            sorted.sort()
+            let background = sorted[sorted.count / 2]
+            // Letters are counted in the block's colour; what stands out at all must not run long.
+            var runs = 0, run = 0, bright = 0, longest = 0, standing = 0
+            for v in values {
+                let stands = v - background >= threshold && v >= extreme
+                if stands { bright += 1; standing += 1; longest = max(longest, standing) } else { standing = 0 }
+                if stands && v >= floor {
+                    run += 1
+                } else {
+                    if run > 0 { runs += 1 }
+                    run = 0
+                }
+            }
+            if run > 0 { runs += 1 }
+            guard runs >= 3 && longest <= longestStroke && 10 * bright <= 6 * box.width else { return false }
+            for (k, v) in values.enumerated() where v - background >= threshold && v >= floor { lineInk[k] = true }
+            return true
+        }
+        /// The line's extent along: the longest stretch of ink columns with gaps of at most two
+        /// letters (a word space is less), so a short line is not masked over its longer neighbour's span.
+        func extent() -> (Int, Int)? {
+            var best: (Int, Int, Int)?, current: (Int, Int, Int)?
+            for (k, inked) in lineInk.enumerated() where inked {
+                if let open = current, k - open.1 <= longestStroke {
+                    current = (open.0, k + 1, open.2 + 1)
+                } else {
+                    current = (k, k + 1, 1)
+                }
+                if let c = current, c.2 > best?.2 ?? 0 { best = c }
+            }
+            return best.map { (box.x0 + $0.0, box.x0 + $0.1) }
+        }
+        var found: [TextCandidate] = []
+        for step in [-1, 1] {
+            var c = step < 0 ? box.y0 - 1 : box.y1
+            var lines = 0
+            while lines < maximumStackedLines {
+                // The gap to the next line: at most a line's height of pixel rows without letters.
+                var gap = 0
+                while c >= 0, c < acrossCount, gap <= lineHeight, !crossesLetters(c) { gap += 1; c += step }
+                guard c >= 0, c < acrossCount, gap <= lineHeight else { break }
+                let start = c
+                for k in lineInk.indices { lineInk[k] = false }
+                while c >= 0, c < acrossCount, crossesLetters(c) { c += step }
+                let thickness = abs(c - start)
+                // A line of the block is about as high as the row; a taller band is not a line of text.
+                guard thickness <= lineHeight + lineHeight / 2 + 1 else { break }
+                lines += 1
+                guard 2 * thickness >= lineHeight, let (a0, a1) = extent() else { continue }  // an underline or a stray pixel row
+                let (c0, c1) = step < 0 ? (c + 1, start + 1) : (start, c)
+                let lineBox = row.vertical ? PixelBox(x0: c0, y0: a0, x1: c1, y1: a1) : PixelBox(x0: a0, y0: c0, x1: a1, y1: c1)
+                found.append(TextCandidate(box: lineBox, polarity: row.polarity, vertical: row.vertical, components: 0,
+                                           characterHeight: thickness))
+            }
+        }
+        return found
+    }
+
     /// Covers anti-aliased edges and the strokes' faint ends.
-    static func margin(_ candidate: TextCandidate) -> Int { max(2, (candidate.characterHeight + 1) / 2) }
+    static func margin(_ candidate: TextCandidate) -> Int { max(2, (candidate.characterHeight + 2) / 3) }
 
     /// A row that continues a text row: beside it on the same line, or the next line of the block.
     static func continues(_ a: TextCandidate, _ b: TextCandidate) -> Bool {

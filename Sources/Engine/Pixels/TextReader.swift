@@ -34,7 +34,9 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
         // Tesseract's OpenMP threads would compete with the job's own workers.
         setenv("OMP_THREAD_LIMIT", "1", 0)
         guard let api = TessBaseAPICreate() else { throw PixelError(reason: "Tesseract cannot be started") }
-        if TessBaseAPIInit3(api, nil, "eng") != 0 {
+        // The LSTM recogniser only: the legacy one adapts to what it has read, so a reader's answer
+        // would depend on the frames it read before (and on which thread borrowed it).
+        if TessBaseAPIInit2(api, nil, "eng", OEM_LSTM_ONLY) != 0 {
             TessBaseAPIDelete(api)
             throw PixelError(reason: "Tesseract's English language data is missing (install tesseract-ocr-eng)")
         }

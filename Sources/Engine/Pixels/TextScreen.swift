@@ -1,3 +1,4 @@
+import Foundation
 /// A rectangle of pixels: columns x0..<x1, rows y0..<y1.
 public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
     public var x0: Int, y0: Int, x1: Int, y1: Int
@@ -14,6 +15,12 @@ public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
     }
     func union(_ other: PixelBox) -> PixelBox {
         PixelBox(x0: min(x0, other.x0), y0: min(y0, other.y0), x1: max(x1, other.x1), y1: max(y1, other.y1))
+    }
+    /// Whether this box covers at least half of the other.
+    func coversHalf(of other: PixelBox) -> Bool {
+        let shared = PixelBox(x0: max(x0, other.x0), y0: max(y0, other.y0), x1: min(x1, other.x1), y1: min(y1, other.y1))
+        guard shared.width > 0, shared.height > 0 else { return false }
+        return 2 * shared.area >= other.area
     }
     /// The gap between two boxes along x and along y (negative when they overlap).
     func gaps(to other: PixelBox) -> (x: Int, y: Int) {
@@ -38,15 +45,18 @@ public struct Frame: Sendable {
 
     /// Lowest and highest value of the pixels that are not padding (nil: nothing but padding).
     public var range: (lo: Int32, hi: Int32)? {
-        var lo = Int32.max, hi = Int32.min
-        values.withUnsafeBufferPointer { v in
+        // Branch-free loops over locals, which the compiler vectorises: this runs on every frame.
+        let (lo, hi) = values.withUnsafeBufferPointer { v -> (Int32, Int32) in
+            var lo = Int32.max, hi = Int32.min
             if let padding {
-                for value in v where value != padding {
-                    lo = min(lo, value); hi = max(hi, value)
+                for value in v {
+                    let kept = value != padding
+                    lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
                 }
-            } else if let first = v.min(), let last = v.max() {
-                lo = first; hi = last
+            } else {
+                for value in v { lo = min(lo, value); hi = max(hi, value) }
             }
+            return (lo, hi)
         }
         return lo <= hi ? (lo, hi) : nil
     }
@@ -94,6 +104,7 @@ public enum TextScreen {
     static let contrast = 0.2
     /// ...and lie in the outer part of the range: overlays are drawn at (or near) the extreme value.
     static let extremity = 0.5
+    static let darkExtremity: Double = { if let v = getenv("X_DARK") { return Double(String(cString: v))! }; return 0.5 }()
     static let minimumHeight = 3
     static let maximumHeight = 40
     static let strongComponents = 6
@@ -103,9 +114,8 @@ public enum TextScreen {
     public static func candidates(in frame: Frame, range given: (lo: Int32, hi: Int32)? = nil) -> [TextCandidate] {
         guard let range = given ?? frame.range, range.hi > range.lo, frame.width >= 8, frame.height >= 8 else { return [] }
         var found: [TextCandidate] = []
-        let busy = Tiles(frame, contrast: Int32((Double(range.hi - range.lo) * contrast).rounded(.up)))
-        guard busy.flags.contains(true) else { return [] }
-        for polarity in [TextPolarity.bright, .dark] {
+        let busy = Tiles(frame, range: range)
+        for polarity in [TextPolarity.bright, .dark] where busy.flags(polarity).contains(true) {
             let components = strokeComponents(frame, range: range, polarity: polarity, busy: busy)
             if components.isEmpty { continue }
             for vertical in [false, true] {
@@ -115,71 +125,118 @@ public enum TextScreen {
         return found
     }
 
-    /// Pixels that are thin, high-contrast strokes of the given polarity. The hot loop of the screen
-    /// (it runs on every pixel of every frame): interior pixels without bounds clamps, an early exit
-    /// for the pixels outside the extreme half of the range, which are most of them.
+    /// Pixels that are thin, high-contrast strokes of the given polarity: at or beyond the floor (the
+    /// extreme half of the range), and standing out by `threshold` from both pixels 2 or 3 away
+    /// across or down. The hot loop of the screen (it runs on the busy tiles of every frame): eight
+    /// pixels at a time, with the scalar test only at the frame's border.
     static func strokeMask(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
                            busy: Tiles? = nil) -> (mask: [UInt8], marked: Int) {
-        let w = frame.width, h = frame.height
-        let busy = busy ?? Tiles(frame, contrast: Int32((Double(range.hi - range.lo) * contrast).rounded(.up)))
-        var marked = 0
+        let busy = busy ?? Tiles(frame, range: range)
         let span = Double(range.hi) - Double(range.lo)
-        // Work in "brightness" for the polarity: dark strokes are bright strokes of the negated frame.
-        let sign: Int32 = polarity == .bright ? 1 : -1
         let threshold = Int32((span * contrast).rounded(.up))
         let floor: Int32 = polarity == .bright ? range.lo &+ Int32((span * extremity).rounded(.up))
-            : -(range.hi &- Int32((span * extremity).rounded(.up)))
-        let padding = frame.padding
-        var mask = [UInt8](repeating: 0, count: w * h)
-        frame.values.withUnsafeBufferPointer { buffer in
+            : -(range.hi &- Int32((span * darkExtremity).rounded(.up)))
+        var mask = [UInt8](repeating: 0, count: frame.width * frame.height)
+        var marked = 0
+        frame.values.withUnsafeBufferPointer { values in
             mask.withUnsafeMutableBufferPointer { m in
-                let v = buffer.baseAddress!
-                @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { sign &* v[y &* w &+ x] }
-                busy.flags.withUnsafeBufferPointer { flags in
-                for tile in 0..<flags.count where flags[tile] {
-                  let tx = tile % busy.columns, ty = tile / busy.columns
-                  for y in (ty &* Tiles.size)..<min(h, (ty &+ 1) &* Tiles.size) {
-                    let row = y &* w
-                    let inner = y >= 3 && y < h - 3
-                    for x in (tx &* Tiles.size)..<min(w, (tx &+ 1) &* Tiles.size) {
-                        let raw = v[row &+ x]
-                        let c = sign &* raw
-                        if c < floor { continue }
-                        if let padding, raw == padding { continue }
-                        var stroke = false
-                        if inner && x >= 3 && x < w - 3 {
-                            // One side first: on flat ground it fails, and the other side is never read.
-                            let t = c &- threshold
-                            let p = v + (row &+ x)
-                            stroke = (sign &* p[2] <= t && sign &* p[-2] <= t)
-                                || (sign &* p[w &* 2] <= t && sign &* p[-(w &* 2)] <= t)
-                                || (sign &* p[3] <= t && sign &* p[-3] <= t)
-                                || (sign &* p[w &* 3] <= t && sign &* p[-(w &* 3)] <= t)
-                        } else {
-                            for r in 2...3 where !stroke {
-                                stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
-                                    || c &- max(at(x, max(0, y - r)), at(x, min(h - 1, y + r))) >= threshold
-                            }
-                        }
-                        if stroke { m[row &+ x] = 1; marked &+= 1 }
+                busy.flags(polarity).withUnsafeBufferPointer { flags in
+                    // Two copies of the loop, one per polarity, with the sign folded in.
+                    if polarity == .bright {
+                        marked = strokes(values, frame, flags: flags, columns: busy.columns, bright: true,
+                                         floor: floor, threshold: threshold, into: m)
+                    } else {
+                        marked = strokes(values, frame, flags: flags, columns: busy.columns, bright: false,
+                                         floor: floor, threshold: threshold, into: m)
                     }
-                  }
-                }
                 }
             }
         }
         return (mask, marked)
     }
 
-    /// Tiles of the frame where a stroke can be: the tile and its neighbours span at least the
-    /// contrast a stroke needs. Flat ground (air, even tissue: most of a frame) is skipped whole,
-    /// which makes the screen cheap enough for every frame.
+    @inline(__always)
+    private static func strokes(_ values: UnsafeBufferPointer<Int32>, _ frame: Frame, flags: UnsafeBufferPointer<Bool>,
+                                columns: Int, bright: Bool, floor: Int32, threshold: Int32,
+                                into m: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let w = frame.width, h = frame.height
+        let v = values.baseAddress!
+        let raw = UnsafeRawPointer(v)
+        let padding = frame.padding
+        var marked = 0
+        @inline(__always) func signed(_ x: Int32) -> Int32 { bright ? x : 0 &- x }
+        @inline(__always) func signed(_ x: SIMD8<Int32>) -> SIMD8<Int32> { bright ? x : SIMD8(repeating: 0) &- x }
+        @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { signed(v[y &* w &+ x]) }
+        @inline(__always) func load(_ index: Int) -> SIMD8<Int32> {
+            signed(raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Int32>.self))
+        }
+        /// The test on one pixel, with its neighbours clamped to the frame (the border).
+        func scalar(_ x: Int, _ y: Int) {
+            let value = v[y &* w &+ x]
+            let c = signed(value)
+            if c < floor { return }
+            if let padding, value == padding { return }
+            var stroke = false
+            for r in 2...3 where !stroke {
+                stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
+                    || c &- max(at(x, max(0, y - r)), at(x, min(h - 1, y + r))) >= threshold
+            }
+            if stroke { m[y &* w &+ x] = 1; marked &+= 1 }
+        }
+        let floors = SIMD8<Int32>(repeating: floor), thresholds = SIMD8<Int32>(repeating: threshold)
+        let paddings = SIMD8<Int32>(repeating: padding ?? 0)
+        for tile in 0..<flags.count where flags[tile] {
+            let tx = tile % columns, ty = tile / columns
+            let x0 = tx &* Tiles.size, x1 = min(w, x0 &+ Tiles.size)
+            for y in (ty &* Tiles.size)..<min(h, (ty &+ 1) &* Tiles.size) {
+                let row = y &* w
+                var x = x0
+                if y >= 3 && y < h &- 3 {
+                    while x < 3 && x < x1 { scalar(x, y); x &+= 1 }
+                    while x &+ 8 <= x1 && x &+ 8 &+ 3 <= w {
+                        let p = row &+ x
+                        let c = load(p)
+                        var hit = c .>= floors
+                        if any(hit) {
+                            let t = c &- thresholds
+                            let across2 = (load(p &+ 2) .<= t) .& (load(p &- 2) .<= t)
+                            let down2 = (load(p &+ 2 &* w) .<= t) .& (load(p &- 2 &* w) .<= t)
+                            let across3 = (load(p &+ 3) .<= t) .& (load(p &- 3) .<= t)
+                            let down3 = (load(p &+ 3 &* w) .<= t) .& (load(p &- 3 &* w) .<= t)
+                            hit = hit .& (across2 .| down2 .| across3 .| down3)
+                            if padding != nil {
+                                hit = hit .& (raw.loadUnaligned(fromByteOffset: p &* 4, as: SIMD8<Int32>.self) .!= paddings)
+                            }
+                            if any(hit) {
+                                for lane in 0..<8 where hit[lane] { m[p &+ lane] = 1; marked &+= 1 }
+                            }
+                        }
+                        x &+= 8
+                    }
+                }
+                while x < x1 { scalar(x, y); x &+= 1 }
+            }
+        }
+        return marked
+    }
+
+    /// Tiles of the frame where a stroke of each polarity can be: the tile reaches the extreme half
+    /// of the range on the polarity's side, and the tile with its neighbours spans at least the
+    /// contrast a stroke needs. Flat ground (air, even tissue: most of a frame) and tiles with
+    /// nothing at the extreme are skipped whole, which makes the screen cheap enough for every frame.
     struct Tiles {
         static let size = 16
         let columns: Int
-        let flags: [Bool]
+        let bright: [Bool]
+        let dark: [Bool]
 
-        init(_ frame: Frame, contrast: Int32) {
+        func flags(_ polarity: TextPolarity) -> [Bool] { polarity == .bright ? bright : dark }
+
+        init(_ frame: Frame, range: (lo: Int32, hi: Int32)) {
+            let span = Double(range.hi) - Double(range.lo)
+            let contrast = Int64((span * TextScreen.contrast).rounded(.up))
+            let brightFloor = Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
+            let darkCeiling = Int64(range.hi) - Int64((span * TextScreen.darkExtremity).rounded(.up))
             let w = frame.width, h = frame.height, size = Self.size
             let columns = (w + size - 1) / size, rows = (h + size - 1) / size
             var lows = [Int32](repeating: .max, count: columns * rows), highs = [Int32](repeating: .min, count: columns * rows)
@@ -197,20 +254,25 @@ public enum TextScreen {
                 }
             }
             // A stroke within 3 px of a tile's edge is compared with pixels of the next tile.
-            var flags = [Bool](repeating: false, count: columns * rows)
+            var bright = [Bool](repeating: false, count: columns * rows), dark = bright
             for ty in 0..<rows {
                 for tx in 0..<columns {
-                    var lo = Int32.max, hi = Int32.min
+                    let tile = ty * columns + tx
+                    let tileLow = Int64(lows[tile]), tileHigh = Int64(highs[tile])
+                    guard tileHigh >= brightFloor || tileLow <= darkCeiling else { continue }
+                    var lo = Int64.max, hi = Int64.min
                     for ny in max(0, ty - 1)...min(rows - 1, ty + 1) {
                         for nx in max(0, tx - 1)...min(columns - 1, tx + 1) {
-                            lo = min(lo, lows[ny * columns + nx]); hi = max(hi, highs[ny * columns + nx])
+                            lo = min(lo, Int64(lows[ny * columns + nx])); hi = max(hi, Int64(highs[ny * columns + nx]))
                         }
                     }
-                    flags[ty * columns + tx] = Int64(hi) - Int64(lo) >= Int64(contrast)
+                    bright[tile] = tileHigh >= brightFloor && tileHigh - lo >= contrast
+                    dark[tile] = tileLow <= darkCeiling && hi - tileLow >= contrast
                 }
             }
             self.columns = columns
-            self.flags = flags
+            self.bright = bright
+            self.dark = dark
         }
     }
 
@@ -305,7 +367,8 @@ public enum TextScreen {
         var groups: [Int: [Int]] = [:]
         for i in boxes.indices { groups[root(i), default: []].append(i) }
         var found: [TextCandidate] = []
-        for members in groups.values {
+        // In a fixed order (a dictionary's is not): the OCR sheets, and so what OCR reads, follow it.
+        for members in groups.values.sorted(by: { $0[0] < $1[0] }) {
             let group = members.map { boxes[$0] }
             let box = group.dropFirst().reduce(group[0]) { $0.union($1) }
             let heights = group.map(\.height).sorted()
@@ -318,8 +381,10 @@ public enum TextScreen {
             guard group.count >= 3 || (wordShaped && group.count >= 2) || lone else { continue }
             guard group.count == 1 || aligned(group, height: characterHeight) else { continue }
             let frameBox = vertical ? PixelBox(x0: box.y0, y0: box.x0, x1: box.y1, y1: box.x1) : box
-            let tolerance = max(1, characterHeight / 4)
-            let sized = heights.filter { abs($0 - characterHeight) <= tolerance }.count
+            // Capitals and digits are one height, lower case letters (and colons) about two thirds of it.
+            let capital = heights[(3 * heights.count) / 4]
+            let tolerance = max(1, capital / 4)
+            let sized = heights.filter { 5 * $0 >= 3 * capital && $0 <= capital + tolerance }.count
             let uniform = 3 * sized >= 2 * group.count && 3 * lined(group, height: characterHeight) >= 2 * group.count
             found.append(TextCandidate(box: frameBox, polarity: polarity, vertical: vertical, components: group.count,
                                        characterHeight: characterHeight, uniform: uniform))
