@@ -190,7 +190,7 @@ public struct TextMask: Sendable {
             for x in row.box.x0..<row.box.x1 { peak = max(peak, sign * Int64(frame.values[y * frame.width + x])) }
         }
         let extreme = row.polarity == .bright ? Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
-            : -(Int64(range.hi) - Int64((span * TextScreen.darkExtremity).rounded(.up)))
+            : -(Int64(range.hi) - Int64((span * TextScreen.extremity).rounded(.up)))
         let floor = max(extreme, peak - Int64((span * 0.3).rounded()))
         // In row coordinates: `along` runs with the text, `across` over the stack of lines.
         let acrossCount = row.vertical ? frame.width : frame.height

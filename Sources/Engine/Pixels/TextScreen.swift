@@ -1,4 +1,3 @@
-import Foundation
 /// A rectangle of pixels: columns x0..<x1, rows y0..<y1.
 public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
     public var x0: Int, y0: Int, x1: Int, y1: Int
@@ -104,7 +103,6 @@ public enum TextScreen {
     static let contrast = 0.2
     /// ...and lie in the outer part of the range: overlays are drawn at (or near) the extreme value.
     static let extremity = 0.5
-    static let darkExtremity: Double = { if let v = getenv("X_DARK") { return Double(String(cString: v))! }; return 0.5 }()
     static let minimumHeight = 3
     static let maximumHeight = 40
     static let strongComponents = 6
@@ -135,7 +133,7 @@ public enum TextScreen {
         let span = Double(range.hi) - Double(range.lo)
         let threshold = Int32((span * contrast).rounded(.up))
         let floor: Int32 = polarity == .bright ? range.lo &+ Int32((span * extremity).rounded(.up))
-            : -(range.hi &- Int32((span * darkExtremity).rounded(.up)))
+            : -(range.hi &- Int32((span * extremity).rounded(.up)))
         var mask = [UInt8](repeating: 0, count: frame.width * frame.height)
         var marked = 0
         frame.values.withUnsafeBufferPointer { values in
@@ -236,7 +234,7 @@ public enum TextScreen {
             let span = Double(range.hi) - Double(range.lo)
             let contrast = Int64((span * TextScreen.contrast).rounded(.up))
             let brightFloor = Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
-            let darkCeiling = Int64(range.hi) - Int64((span * TextScreen.darkExtremity).rounded(.up))
+            let darkCeiling = Int64(range.hi) - Int64((span * TextScreen.extremity).rounded(.up))
             let w = frame.width, h = frame.height, size = Self.size
             let columns = (w + size - 1) / size, rows = (h + size - 1) / size
             var lows = [Int32](repeating: .max, count: columns * rows), highs = [Int32](repeating: .min, count: columns * rows)
