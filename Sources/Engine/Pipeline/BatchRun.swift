@@ -63,7 +63,8 @@ public struct BatchRun: Sendable {
     }
 
     /// Prepares everything that can be refused before any file is touched.
-    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int) {
+    /// Also starts OCR's start-up check, which `run` waits for before anything is delivered.
+    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int, ReadyCheck?) {
         let c = configuration
         do {
             try DicomToolkit.initialize()
@@ -134,18 +135,18 @@ public struct BatchRun: Sendable {
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn
-        try c.burnedIn.checkReady()
+        let ready = c.burnedIn.startReadyCheck()
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
                                      qaRoot: c.qa)
-        return (processor, folders, loose)
+        return (processor, folders, loose, ready)
     }
 
     /// Runs every folder; `progress(done, total)` after each file.
     public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> BatchSummary {
         let start = Date()
-        let (processor, folders, loose) = try prepare()
+        let (processor, folders, loose, ready) = try prepare()
         let total = folders.reduce(0) { $0 + $1.files.count }
         let done = Atomic<Int>(0)
         var results: [JobResult] = []
@@ -173,6 +174,9 @@ public struct BatchRun: Sendable {
                         progress(value, total)
                     }
                 }
+                // OCR started while the first job was read; nothing is delivered or recorded as
+                // done unless it could run (a missing package stops the run, as at start-up).
+                try ready?.wait()
             } catch {
                 _ = try? delivery.wait()  // a delivery in flight ends before the error does
                 throw error

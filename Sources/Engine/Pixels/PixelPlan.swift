@@ -65,6 +65,35 @@ final class CachedReading {
 enum FilePixels {
     static let maskingRounds = 3
 
+    /// One frame's stored values widened, and their range without the padding, in one pass: it runs
+    /// on every frame, so the loops are kept simple enough for the compiler to vectorise.
+    static func widen(_ stored: UnsafeBufferPointer<UInt16>, signed: Bool, padding: Int32?) -> ([Int32], (lo: Int32, hi: Int32)?) {
+        let count = stored.count
+        var lo = Int32.max, hi = Int32.min
+        let values = [Int32](unsafeUninitializedCapacity: count) { out, initialized in
+            let source = stored.baseAddress!, target = out.baseAddress!
+            if signed {
+                let source = UnsafeRawPointer(source).assumingMemoryBound(to: Int16.self)
+                for p in 0..<count { target[p] = Int32(source[p]) }
+            } else {
+                for p in 0..<count { target[p] = Int32(source[p]) }
+            }
+            initialized = count
+            if let padding {
+                for p in 0..<count {
+                    let value = target[p], kept = value != padding
+                    lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
+                }
+            } else {
+                for p in 0..<count {
+                    let value = target[p]
+                    lo = min(lo, value); hi = max(hi, value)
+                }
+            }
+        }
+        return (values, lo <= hi ? (lo, hi) : nil)
+    }
+
     /// `masking` sets a mask's rectangles to the background; a test can make it fail to see the residual check act.
     static func process(_ file: inout DicomFile, input: InputFile?, path: String, face: FaceInstructions?,
                         text: BurnedInPolicy,
@@ -138,18 +167,11 @@ enum FilePixels {
             let padding = dataset.uint16(Tag(0x0028, 0x0120)).map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
             for index in 0..<min(frames, values.count / plane) {
                 let base = index * plane
-                let widened = values.withUnsafeBufferPointer { stored in
-                    [Int32](unsafeUninitializedCapacity: plane) { out, initialized in
-                        if signed && bits == 16 {
-                            for p in 0..<plane { out[p] = Int32(Int16(bitPattern: stored[base &+ p])) }
-                        } else {
-                            for p in 0..<plane { out[p] = Int32(stored[base &+ p]) }
-                        }
-                        initialized = plane
-                    }
+                let (widened, extremes) = values.withUnsafeBufferPointer {
+                    Self.widen(UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]), signed: signed && bits == 16, padding: padding)
                 }
+                guard let range = extremes else { continue }
                 var frame = Frame(width: columns, height: rows, values: widened, padding: padding)
-                guard let range = frame.range else { continue }
                 // Masked in rounds: what a round's mask leaves at its edges (a line continued under
                 // tissue, a larger outline) is found next to what it masked. Then the masked frame is
                 // checked again with the original's thresholds: what is still text must not go out.

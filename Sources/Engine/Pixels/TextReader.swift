@@ -31,8 +31,6 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
 
     /// Fails when Tesseract or its English data (`tesseract-ocr-eng`) is missing.
     public init() throws(PixelError) {
-        // Tesseract's OpenMP threads would compete with the job's own workers.
-        setenv("OMP_THREAD_LIMIT", "1", 0)
         guard let api = TessBaseAPICreate() else { throw PixelError(reason: "Tesseract cannot be started") }
         // The LSTM recogniser only: the legacy one adapts to what it has read, so a reader's answer
         // would depend on the frames it read before (and on which thread borrowed it).
@@ -51,6 +49,8 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
     private static let pool = Mutex<[TextReader]>([])
 
     static func withReader<T>(_ body: (TextReader) throws(PixelError) -> T) throws(PixelError) -> T {
+        // Tesseract's OpenMP threads would compete with the job's own workers (set per thread).
+        omp_set_num_threads(1)
         let reader: TextReader
         if let pooled = pool.withLock({ $0.popLast() }) { reader = pooled } else { reader = try TextReader() }
         defer { pool.withLock { $0.append(reader) } }

@@ -127,41 +127,40 @@ public enum TextScreen {
     /// extreme half of the range), and standing out by `threshold` from both pixels 2 or 3 away
     /// across or down. The hot loop of the screen (it runs on the busy tiles of every frame): eight
     /// pixels at a time, with the scalar test only at the frame's border.
-    static func strokeMask(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
-                           busy: Tiles? = nil) -> (mask: [UInt8], marked: Int) {
+    /// Returns the stroke pixels' indices in raster order (no frame-sized mask for a frame without any).
+    static func strokePixels(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
+                             busy: Tiles? = nil) -> [Int] {
         let busy = busy ?? Tiles(frame, range: range)
         let span = Double(range.hi) - Double(range.lo)
         let threshold = Int32((span * contrast).rounded(.up))
         let floor: Int32 = polarity == .bright ? range.lo &+ Int32((span * extremity).rounded(.up))
             : -(range.hi &- Int32((span * extremity).rounded(.up)))
-        var mask = [UInt8](repeating: 0, count: frame.width * frame.height)
-        var marked = 0
+        var hits: [Int] = []
         frame.values.withUnsafeBufferPointer { values in
-            mask.withUnsafeMutableBufferPointer { m in
-                busy.flags(polarity).withUnsafeBufferPointer { flags in
-                    // Two copies of the loop, one per polarity, with the sign folded in.
-                    if polarity == .bright {
-                        marked = strokes(values, frame, flags: flags, columns: busy.columns, bright: true,
-                                         floor: floor, threshold: threshold, into: m)
-                    } else {
-                        marked = strokes(values, frame, flags: flags, columns: busy.columns, bright: false,
-                                         floor: floor, threshold: threshold, into: m)
-                    }
+            busy.flags(polarity).withUnsafeBufferPointer { flags in
+                // Two copies of the loop, one per polarity, with the sign folded in.
+                if polarity == .bright {
+                    strokes(values, frame, flags: flags, columns: busy.columns, bright: true,
+                            floor: floor, threshold: threshold, into: &hits)
+                } else {
+                    strokes(values, frame, flags: flags, columns: busy.columns, bright: false,
+                            floor: floor, threshold: threshold, into: &hits)
                 }
             }
         }
-        return (mask, marked)
+        // Tile by tile above; raster order for the components (and so for the candidates' order).
+        hits.sort()
+        return hits
     }
 
     @inline(__always)
     private static func strokes(_ values: UnsafeBufferPointer<Int32>, _ frame: Frame, flags: UnsafeBufferPointer<Bool>,
                                 columns: Int, bright: Bool, floor: Int32, threshold: Int32,
-                                into m: UnsafeMutableBufferPointer<UInt8>) -> Int {
+                                into hits: inout [Int]) {
         let w = frame.width, h = frame.height
         let v = values.baseAddress!
         let raw = UnsafeRawPointer(v)
         let padding = frame.padding
-        var marked = 0
         @inline(__always) func signed(_ x: Int32) -> Int32 { bright ? x : 0 &- x }
         @inline(__always) func signed(_ x: SIMD8<Int32>) -> SIMD8<Int32> { bright ? x : SIMD8(repeating: 0) &- x }
         @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { signed(v[y &* w &+ x]) }
@@ -179,7 +178,7 @@ public enum TextScreen {
                 stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
                     || c &- max(at(x, max(0, y - r)), at(x, min(h - 1, y + r))) >= threshold
             }
-            if stroke { m[y &* w &+ x] = 1; marked &+= 1 }
+            if stroke { hits.append(y &* w &+ x) }
         }
         let floors = SIMD8<Int32>(repeating: floor), thresholds = SIMD8<Int32>(repeating: threshold)
         let paddings = SIMD8<Int32>(repeating: padding ?? 0)
@@ -206,7 +205,7 @@ public enum TextScreen {
                                 hit = hit .& (raw.loadUnaligned(fromByteOffset: p &* 4, as: SIMD8<Int32>.self) .!= paddings)
                             }
                             if any(hit) {
-                                for lane in 0..<8 where hit[lane] { m[p &+ lane] = 1; marked &+= 1 }
+                                for lane in 0..<8 where hit[lane] { hits.append(p &+ lane) }
                             }
                         }
                         x &+= 8
@@ -215,7 +214,6 @@ public enum TextScreen {
                 while x < x1 { scalar(x, y); x &+= 1 }
             }
         }
-        return marked
     }
 
     /// Tiles of the frame where a stroke of each polarity can be: the tile reaches the extreme half
@@ -238,16 +236,27 @@ public enum TextScreen {
             let w = frame.width, h = frame.height, size = Self.size
             let columns = (w + size - 1) / size, rows = (h + size - 1) / size
             var lows = [Int32](repeating: .max, count: columns * rows), highs = [Int32](repeating: .min, count: columns * rows)
+            // Column by column over a band of tiles' rows, then across each tile: every pixel is one
+            // vectorised min and max, with no reduction inside the hot loop.
+            var columnLows = [Int32](repeating: .max, count: w), columnHighs = [Int32](repeating: .min, count: w)
             frame.values.withUnsafeBufferPointer { v in
-                for y in 0..<h {
-                    let tileRow = (y / size) * columns
-                    for tx in 0..<columns {
-                        let start = y * w + tx * size, end = min(y * w + w, start + size)
-                        var lo = lows[tileRow + tx], hi = highs[tileRow + tx]
-                        for p in start..<end {
-                            lo = min(lo, v[p]); hi = max(hi, v[p])
+                columnLows.withUnsafeMutableBufferPointer { cl in
+                    columnHighs.withUnsafeMutableBufferPointer { ch in
+                        for ty in 0..<rows {
+                            for x in 0..<w { cl[x] = .max; ch[x] = .min }
+                            for y in (ty * size)..<min(h, (ty + 1) * size) {
+                                let row = y &* w
+                                for x in 0..<w {
+                                    let value = v[row &+ x]
+                                    cl[x] = min(cl[x], value); ch[x] = max(ch[x], value)
+                                }
+                            }
+                            for tx in 0..<columns {
+                                var lo = Int32.max, hi = Int32.min
+                                for x in (tx * size)..<min(w, (tx + 1) * size) { lo = min(lo, cl[x]); hi = max(hi, ch[x]) }
+                                lows[ty * columns + tx] = lo; highs[ty * columns + tx] = hi
+                            }
                         }
-                        lows[tileRow + tx] = lo; highs[tileRow + tx] = hi
                     }
                 }
             }
@@ -277,12 +286,14 @@ public enum TextScreen {
     /// The 8-connected stroke components small enough to be characters (or words).
     static func strokeComponents(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
                                  busy: Tiles? = nil) -> [Component] {
-        var (mask, marked) = strokeMask(frame, range: range, polarity: polarity, busy: busy)
-        guard marked > 0 else { return [] }
+        let hits = strokePixels(frame, range: range, polarity: polarity, busy: busy)
+        guard !hits.isEmpty else { return [] }
         let w = frame.width, h = frame.height
+        var mask = [UInt8](repeating: 0, count: w * h)
+        for p in hits { mask[p] = 1 }
         var components: [Component] = []
         var stack: [Int] = []
-        for start in 0..<(w * h) where mask[start] == 1 {
+        for start in hits where mask[start] == 1 {
             mask[start] = 2
             stack.append(start)
             var box = PixelBox(x0: start % w, y0: start / w, x1: start % w + 1, y1: start / w + 1)
