@@ -63,9 +63,10 @@ public struct BatchRun: Sendable {
     }
 
     /// Prepares everything that can be refused before any file is touched.
-    /// Also starts OCR's start-up check, which `run` waits for before anything is delivered.
-    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int, ReadyCheck?) {
+    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int) {
         let c = configuration
+        // OCR's model loads while the database is opened and the folders are listed and read.
+        let ready = c.burnedIn.startReadyCheck()
         do {
             try DicomToolkit.initialize()
         } catch {
@@ -135,18 +136,18 @@ public struct BatchRun: Sendable {
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn
-        let ready = c.burnedIn.startReadyCheck()
+        try ready?.wait()
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
                                      qaRoot: c.qa)
-        return (processor, folders, loose, ready)
+        return (processor, folders, loose)
     }
 
     /// Runs every folder; `progress(done, total)` after each file.
     public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> BatchSummary {
         let start = Date()
-        let (processor, folders, loose, ready) = try prepare()
+        let (processor, folders, loose) = try prepare()
         let total = folders.reduce(0) { $0 + $1.files.count }
         let done = Atomic<Int>(0)
         var results: [JobResult] = []
@@ -174,9 +175,6 @@ public struct BatchRun: Sendable {
                         progress(value, total)
                     }
                 }
-                // OCR started while the first job was read; nothing is delivered or recorded as
-                // done unless it could run (a missing package stops the run, as at start-up).
-                try ready?.wait()
             } catch {
                 _ = try? delivery.wait()  // a delivery in flight ends before the error does
                 throw error

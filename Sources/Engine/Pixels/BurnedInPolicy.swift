@@ -17,7 +17,7 @@ public enum BurnedInPolicy: String, Sendable, CaseIterable {
     }
 
     /// The same check, started in the background: Tesseract takes about a tenth of a second to
-    /// load its model, which a batch spends reading its first files instead. Nil when off.
+    /// load its model, which a batch spends opening its database and reading its folders instead. Nil when off.
     public func startReadyCheck() -> ReadyCheck? {
         self == .off ? nil : ReadyCheck(policy: self)
     }
