@@ -65,13 +65,13 @@ final class CachedReading {
 enum FilePixels {
     static let maskingRounds = 3
 
-    /// One frame's stored values widened, and their range without the padding, in one pass: it runs
-    /// on every frame, so the loops are kept simple enough for the compiler to vectorise.
+    /// One frame's stored values widened, and their range without the padding.
     static func widen(_ stored: UnsafeBufferPointer<UInt16>, signed: Bool, padding: Int32?) -> ([Int32], (lo: Int32, hi: Int32)?) {
         let count = stored.count
-        var lo = Int32.max, hi = Int32.min
+        var range: (lo: Int32, hi: Int32)?
         let values = [Int32](unsafeUninitializedCapacity: count) { out, initialized in
             let source = stored.baseAddress!, target = out.baseAddress!
+            // Plain loops, which the compiler vectorises.
             if signed {
                 let source = UnsafeRawPointer(source).assumingMemoryBound(to: Int16.self)
                 for p in 0..<count { target[p] = Int32(source[p]) }
@@ -79,19 +79,9 @@ enum FilePixels {
                 for p in 0..<count { target[p] = Int32(source[p]) }
             }
             initialized = count
-            if let padding {
-                for p in 0..<count {
-                    let value = target[p], kept = value != padding
-                    lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
-                }
-            } else {
-                for p in 0..<count {
-                    let value = target[p]
-                    lo = min(lo, value); hi = max(hi, value)
-                }
-            }
+            range = Frame.range(of: UnsafeBufferPointer(out), excluding: padding)
         }
-        return (values, lo <= hi ? (lo, hi) : nil)
+        return (values, range)
     }
 
     /// `masking` sets a mask's rectangles to the background; a test can make it fail to see the residual check act.

@@ -44,18 +44,20 @@ public struct Frame: Sendable {
 
     /// Lowest and highest value of the pixels that are not padding (nil: nothing but padding).
     public var range: (lo: Int32, hi: Int32)? {
-        // Branch-free loops over locals, which the compiler vectorises: this runs on every frame.
-        let (lo, hi) = values.withUnsafeBufferPointer { v -> (Int32, Int32) in
-            var lo = Int32.max, hi = Int32.min
-            if let padding {
-                for value in v {
-                    let kept = value != padding
-                    lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
-                }
-            } else {
-                for value in v { lo = min(lo, value); hi = max(hi, value) }
+        values.withUnsafeBufferPointer { Self.range(of: $0, excluding: padding) }
+    }
+
+    /// Lowest and highest of `values` other than `padding`. Branch-free loops over locals, which the
+    /// compiler vectorises: this runs on every frame.
+    static func range(of values: UnsafeBufferPointer<Int32>, excluding padding: Int32?) -> (lo: Int32, hi: Int32)? {
+        var lo = Int32.max, hi = Int32.min
+        if let padding {
+            for value in values {
+                let kept = value != padding
+                lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
             }
-            return (lo, hi)
+        } else {
+            for value in values { lo = min(lo, value); hi = max(hi, value) }
         }
         return lo <= hi ? (lo, hi) : nil
     }
