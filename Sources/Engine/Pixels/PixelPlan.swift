@@ -65,25 +65,6 @@ final class CachedReading {
 enum FilePixels {
     static let maskingRounds = 3
 
-    /// One frame's stored values widened, and their range without the padding.
-    static func widen(_ stored: UnsafeBufferPointer<UInt16>, signed: Bool, padding: Int32?) -> ([Int32], (lo: Int32, hi: Int32)?) {
-        let count = stored.count
-        var range: (lo: Int32, hi: Int32)?
-        let values = [Int32](unsafeUninitializedCapacity: count) { out, initialized in
-            let source = stored.baseAddress!, target = out.baseAddress!
-            // Plain loops, which the compiler vectorises.
-            if signed {
-                let source = UnsafeRawPointer(source).assumingMemoryBound(to: Int16.self)
-                for p in 0..<count { target[p] = Int32(source[p]) }
-            } else {
-                for p in 0..<count { target[p] = Int32(source[p]) }
-            }
-            initialized = count
-            range = Frame.range(of: UnsafeBufferPointer(out), excluding: padding)
-        }
-        return (values, range)
-    }
-
     /// `masking` sets a mask's rectangles to the background; a test can make it fail to see the residual check act.
     static func process(_ file: inout DicomFile, input: InputFile?, path: String, face: FaceInstructions?,
                         text: BurnedInPolicy,
@@ -157,11 +138,11 @@ enum FilePixels {
             let padding = dataset.uint16(Tag(0x0028, 0x0120)).map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
             for index in 0..<min(frames, values.count / plane) {
                 let base = index * plane
-                let (widened, extremes) = values.withUnsafeBufferPointer {
-                    Self.widen(UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]), signed: signed && bits == 16, padding: padding)
+                var frame = values.withUnsafeBufferPointer {
+                    Frame(width: columns, height: rows, stored: UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]),
+                          signed: signed && bits == 16, padding: padding)
                 }
-                guard let range = extremes else { continue }
-                var frame = Frame(width: columns, height: rows, values: widened, padding: padding)
+                guard let range = frame.range else { continue }
                 // Masked in rounds: what a round's mask leaves at its edges (a line continued under
                 // tissue, a larger outline) is found next to what it masked. Then the masked frame is
                 // checked again with the original's thresholds: what is still text must not go out.
@@ -191,7 +172,7 @@ enum FilePixels {
                 } catch {
                     return failed(error.reason)
                 }
-                for p in 0..<plane { values[base + p] = UInt16(truncatingIfNeeded: frame.values[p]) }
+                values.withUnsafeMutableBufferPointer { frame.store(into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + plane)])) }
                 result.masked += masked
                 if result.preview == nil { result.preview = TextPreview(masked: frame, range: range, rectangles: covered) }
                 changed = true

@@ -122,7 +122,7 @@ public struct TextMask: Sendable {
         let band0 = max(0, box.y0 - 1), band1 = min(acrossCount, box.y1 + 1)
         func value(_ along: Int, _ across: Int) -> Int64 {
             let (x, y) = row.vertical ? (across, along) : (along, across)
-            return sign * Int64(frame.values[y * frame.width + x])
+            return sign * Int64(frame[y * frame.width + x])
         }
         var band: [Int64] = []
         for a in box.x0..<box.x1 { for c in band0..<band1 { band.append(value(a, c)) } }
@@ -166,7 +166,7 @@ public struct TextMask: Sendable {
         let span = Double(range.hi - range.lo)
         var peak = Int64.min
         for y in row.box.y0..<row.box.y1 {
-            for x in row.box.x0..<row.box.x1 { peak = max(peak, sign * Int64(frame.values[y * frame.width + x])) }
+            for x in row.box.x0..<row.box.x1 { peak = max(peak, sign * Int64(frame[y * frame.width + x])) }
         }
         let extreme = row.polarity == .bright ? Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
             : -(Int64(range.hi) - Int64((span * TextScreen.extremity).rounded(.up)))
@@ -185,7 +185,7 @@ public struct TextMask: Sendable {
         func crossesLetters(_ c: Int) -> Bool {
             for a in box.x0..<box.x1 {
                 let (x, y) = row.vertical ? (c, a) : (a, c)
-                values[a - box.x0] = sign * Int64(frame.values[y * frame.width + x])
+                values[a - box.x0] = sign * Int64(frame[y * frame.width + x])
             }
             sorted = values
             sorted.sort()
@@ -267,11 +267,12 @@ public struct TextMask: Sendable {
     public func apply(to frame: inout Frame, value: Int32) -> Int {
         var changed = 0
         let w = frame.width
-        frame.values.withUnsafeMutableBufferPointer { v in
+        let key = frame.key(value)
+        frame.keys.withUnsafeMutableBufferPointer { v in
             for rectangle in rectangles {
                 for y in rectangle.y0..<rectangle.y1 {
-                    for x in rectangle.x0..<rectangle.x1 where v[y * w + x] != value {
-                        v[y * w + x] = value
+                    for x in rectangle.x0..<rectangle.x1 where v[y * w + x] != key {
+                        v[y * w + x] = key
                         changed += 1
                     }
                 }

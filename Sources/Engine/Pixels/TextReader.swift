@@ -49,8 +49,9 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
     private static let pool = Mutex<[TextReader]>([])
 
     static func withReader<T>(_ body: (TextReader) throws(PixelError) -> T) throws(PixelError) -> T {
-        // Tesseract's OpenMP threads would compete with the job's own workers (set per thread).
-        omp_set_num_threads(1)
+        // Tesseract's OpenMP regions run on the calling thread (see CTesseract's shim.h). The
+        // setting belongs to the thread (libgomp keeps it per task), so it is made on every borrow.
+        omp_set_max_active_levels(0)
         let reader: TextReader
         if let pooled = pool.withLock({ $0.popLast() }) { reader = pooled } else { reader = try TextReader() }
         defer { pool.withLock { $0.append(reader) } }
@@ -157,7 +158,7 @@ struct Bitmap {
         var values = [Double]()
         values.reserveCapacity(box.area)
         for y in box.y0..<box.y1 {
-            for x in box.x0..<box.x1 { values.append(Double(sign * Int64(frame.values[y * frame.width + x]))) }
+            for x in box.x0..<box.x1 { values.append(Double(sign * Int64(frame[y * frame.width + x]))) }
         }
         let sorted = values.sorted()
         let background = sorted[sorted.count / 2], peak = sorted[sorted.count - 1]

@@ -18,7 +18,7 @@ public struct TextPreview: Sendable {
         let span = Double(max(1, range.hi - range.lo))
         for y in 0..<height {
             for x in 0..<width {
-                let value = frame.values[(y * step) * frame.width + x * step]
+                let value = frame[(y * step) * frame.width + x * step]
                 let grey = UInt8(max(0, min(255, (Double(value) - Double(range.lo)) / span * 255)))
                 let p = (y * width + x) * 3
                 rgb[p] = grey; rgb[p + 1] = grey; rgb[p + 2] = grey

@@ -27,39 +27,76 @@ public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One frame's stored values, widened to Int32 (signed or not, as the header says), row-major.
+/// One frame's stored values, row-major, kept as 16-bit keys that sort like the values: signed
+/// data as stored, unsigned data with its top bit flipped (value = key + bias). Every value a
+/// 16-bit or 8-bit image can hold has a key, and the screen, which runs on every frame, compares
+/// eight keys per SSE2 instruction where Int32 needs several instructions for four.
 public struct Frame: Sendable {
     public let width: Int
     public let height: Int
-    public var values: [Int32]
+    /// The keys; `self[p]` is the value of pixel p.
+    var keys: [Int16]
+    /// 0 for signed data, 32768 for unsigned.
+    let bias: Int32
     /// PixelPaddingValue: pixels outside the scanned field, neither anatomy nor text.
     public let padding: Int32?
 
+    /// From values (a test's, or anything already widened); they must fit in 16 bits, signed or not.
     public init(width: Int, height: Int, values: [Int32], padding: Int32? = nil) {
+        let bias: Int32 = values.contains { $0 > Int32(Int16.max) } ? 32768 : 0
+        precondition(values.allSatisfy { $0 &- bias >= Int32(Int16.min) && $0 &- bias <= Int32(Int16.max) },
+                     "a frame holds 16-bit values")
+        self.init(width: width, height: height, keys: values.map { Int16(truncatingIfNeeded: $0 &- bias) }, bias: bias, padding: padding)
+    }
+
+    /// From one frame of stored values as decoded (16-bit words; 8-bit data widened, unsigned).
+    init(width: Int, height: Int, stored: UnsafeBufferPointer<UInt16>, signed: Bool, padding: Int32?) {
+        let flip: UInt16 = signed ? 0 : 0x8000
+        let keys = [Int16](unsafeUninitializedCapacity: stored.count) { out, initialized in
+            for p in 0..<stored.count { out[p] = Int16(bitPattern: stored[p] ^ flip) }
+            initialized = stored.count
+        }
+        self.init(width: width, height: height, keys: keys, bias: signed ? 0 : 32768, padding: padding)
+    }
+
+    private init(width: Int, height: Int, keys: [Int16], bias: Int32, padding: Int32?) {
         self.width = width
         self.height = height
-        self.values = values
+        self.keys = keys
+        self.bias = bias
         self.padding = padding
     }
 
-    /// Lowest and highest value of the pixels that are not padding (nil: nothing but padding).
-    public var range: (lo: Int32, hi: Int32)? {
-        values.withUnsafeBufferPointer { Self.range(of: $0, excluding: padding) }
+    /// The value of pixel `index` (raster order).
+    public subscript(_ index: Int) -> Int32 {
+        get { Int32(keys[index]) &+ bias }
+        set { keys[index] = key(newValue) }
     }
 
-    /// Lowest and highest of `values` other than `padding`. Branch-free loops over locals, which the
-    /// compiler vectorises: this runs on every frame.
-    static func range(of values: UnsafeBufferPointer<Int32>, excluding padding: Int32?) -> (lo: Int32, hi: Int32)? {
-        var lo = Int32.max, hi = Int32.min
-        if let padding {
-            for value in values {
-                let kept = value != padding
-                lo = min(lo, kept ? value : .max); hi = max(hi, kept ? value : .min)
+    func key(_ value: Int32) -> Int16 { Int16(truncatingIfNeeded: value &- bias) }
+
+    /// The frame's values as stored (16-bit words), for writing back.
+    func store(into words: UnsafeMutableBufferPointer<UInt16>) {
+        let flip: UInt16 = bias == 0 ? 0 : 0x8000
+        for p in 0..<min(words.count, keys.count) { words[p] = UInt16(bitPattern: keys[p]) ^ flip }
+    }
+
+    /// Lowest and highest value of the pixels that are not padding (nil: nothing but padding).
+    /// Branch-free loops over locals, which the compiler vectorises: this runs on every frame.
+    public var range: (lo: Int32, hi: Int32)? {
+        var lo = Int16.max, hi = Int16.min
+        keys.withUnsafeBufferPointer { keys in
+            if let padding {
+                let skipped = key(padding)
+                for k in keys {
+                    let kept = k != skipped
+                    lo = min(lo, kept ? k : .max); hi = max(hi, kept ? k : .min)
+                }
+            } else {
+                for k in keys { lo = min(lo, k); hi = max(hi, k) }
             }
-        } else {
-            for value in values { lo = min(lo, value); hi = max(hi, value) }
         }
-        return lo <= hi ? (lo, hi) : nil
+        return lo <= hi ? (Int32(lo) &+ bias, Int32(hi) &+ bias) : nil
     }
 }
 
@@ -127,25 +164,27 @@ public enum TextScreen {
 
     /// Pixels that are thin, high-contrast strokes of the given polarity: at or beyond the floor (the
     /// extreme half of the range), and standing out by `threshold` from both pixels 2 or 3 away
-    /// across or down. The hot loop of the screen (it runs on the busy tiles of every frame): eight
-    /// pixels at a time, with the scalar test only at the frame's border.
+    /// across or down. The hot loop of the screen (it runs on the busy tiles of every frame): a
+    /// tile's row of sixteen keys at a time, with the scalar test only at the frame's border.
     /// Returns the stroke pixels' indices in raster order (no frame-sized mask for a frame without any).
     static func strokePixels(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
                              busy: Tiles? = nil) -> [Int] {
         let busy = busy ?? Tiles(frame, range: range)
         let span = Double(range.hi) - Double(range.lo)
-        let threshold = Int32((span * contrast).rounded(.up))
-        let floor: Int32 = polarity == .bright ? range.lo &+ Int32((span * extremity).rounded(.up))
-            : -(range.hi &- Int32((span * extremity).rounded(.up)))
+        let threshold = Int16(clamping: Int32((span * contrast).rounded(.up)))
+        let extreme = Int32((span * extremity).rounded(.up))
+        // In the polarity's own order (dark keys are complemented, which reverses the order and
+        // keeps every difference): the test is then "at least the floor, and above both sides".
+        let floor: Int16 = polarity == .bright ? frame.key(range.lo &+ extreme) : ~frame.key(range.hi &- extreme)
         var hits: [Int] = []
-        frame.values.withUnsafeBufferPointer { values in
+        frame.keys.withUnsafeBufferPointer { keys in
             busy.flags(polarity).withUnsafeBufferPointer { flags in
-                // Two copies of the loop, one per polarity, with the sign folded in.
+                // Two copies of the loop, one per polarity, with the complement folded in.
                 if polarity == .bright {
-                    strokes(values, frame, flags: flags, columns: busy.columns, bright: true,
+                    strokes(keys, frame, flags: flags, columns: busy.columns, bright: true,
                             floor: floor, threshold: threshold, into: &hits)
                 } else {
-                    strokes(values, frame, flags: flags, columns: busy.columns, bright: false,
+                    strokes(keys, frame, flags: flags, columns: busy.columns, bright: false,
                             floor: floor, threshold: threshold, into: &hits)
                 }
             }
@@ -155,26 +194,30 @@ public enum TextScreen {
         return hits
     }
 
+    /// `c - threshold` cannot wrap where it counts: a pixel passes the floor only when it lies at
+    /// least half the range above the polarity's lowest key, and the threshold is a fifth of it.
     @inline(__always)
-    private static func strokes(_ values: UnsafeBufferPointer<Int32>, _ frame: Frame, flags: UnsafeBufferPointer<Bool>,
-                                columns: Int, bright: Bool, floor: Int32, threshold: Int32,
+    private static func strokes(_ keys: UnsafeBufferPointer<Int16>, _ frame: Frame, flags: UnsafeBufferPointer<Bool>,
+                                columns: Int, bright: Bool, floor: Int16, threshold: Int16,
                                 into hits: inout [Int]) {
+        typealias Lanes = SIMD16<Int16>
         let w = frame.width, h = frame.height
-        let v = values.baseAddress!
-        let raw = UnsafeRawPointer(v)
-        let padding = frame.padding
-        @inline(__always) func signed(_ x: Int32) -> Int32 { bright ? x : 0 &- x }
-        @inline(__always) func signed(_ x: SIMD8<Int32>) -> SIMD8<Int32> { bright ? x : SIMD8(repeating: 0) &- x }
-        @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { signed(v[y &* w &+ x]) }
-        @inline(__always) func load(_ index: Int) -> SIMD8<Int32> {
-            signed(raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Int32>.self))
+        let k = keys.baseAddress!
+        let raw = UnsafeRawPointer(k)
+        let skipped = frame.padding.map { frame.key($0) }
+        @inline(__always) func ordered(_ x: Int16) -> Int32 { Int32(bright ? x : ~x) }
+        @inline(__always) func at(_ x: Int, _ y: Int) -> Int32 { ordered(k[y &* w &+ x]) }
+        @inline(__always) func load(_ index: Int) -> Lanes {
+            let lanes = raw.loadUnaligned(fromByteOffset: index &* 2, as: Lanes.self)
+            return bright ? lanes : ~lanes
         }
         /// The test on one pixel, with its neighbours clamped to the frame (the border).
         func scalar(_ x: Int, _ y: Int) {
-            let value = v[y &* w &+ x]
-            let c = signed(value)
-            if c < floor { return }
-            if let padding, value == padding { return }
+            let stored = k[y &* w &+ x]
+            let c = ordered(stored)
+            if c < Int32(floor) { return }
+            if let skipped, stored == skipped { return }
+            let threshold = Int32(threshold)
             var stroke = false
             for r in 2...3 where !stroke {
                 stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
@@ -182,8 +225,9 @@ public enum TextScreen {
             }
             if stroke { hits.append(y &* w &+ x) }
         }
-        let floors = SIMD8<Int32>(repeating: floor), thresholds = SIMD8<Int32>(repeating: threshold)
-        let paddings = SIMD8<Int32>(repeating: padding ?? 0)
+        let floors = Lanes(repeating: floor), thresholds = Lanes(repeating: threshold)
+        let paddings = Lanes(repeating: skipped ?? 0)
+        let width = Lanes.scalarCount
         for tile in 0..<flags.count where flags[tile] {
             let tx = tile % columns, ty = tile / columns
             let x0 = tx &* Tiles.size, x1 = min(w, x0 &+ Tiles.size)
@@ -192,7 +236,7 @@ public enum TextScreen {
                 var x = x0
                 if y >= 3 && y < h &- 3 {
                     while x < 3 && x < x1 { scalar(x, y); x &+= 1 }
-                    while x &+ 8 <= x1 && x &+ 8 &+ 3 <= w {
+                    while x &+ width <= x1 && x &+ width &+ 3 <= w {
                         let p = row &+ x
                         let c = load(p)
                         var hit = c .>= floors
@@ -203,14 +247,14 @@ public enum TextScreen {
                             let across3 = (load(p &+ 3) .<= t) .& (load(p &- 3) .<= t)
                             let down3 = (load(p &+ 3 &* w) .<= t) .& (load(p &- 3 &* w) .<= t)
                             hit = hit .& (across2 .| down2 .| across3 .| down3)
-                            if padding != nil {
-                                hit = hit .& (raw.loadUnaligned(fromByteOffset: p &* 4, as: SIMD8<Int32>.self) .!= paddings)
+                            if skipped != nil {
+                                hit = hit .& (raw.loadUnaligned(fromByteOffset: p &* 2, as: Lanes.self) .!= paddings)
                             }
                             if any(hit) {
-                                for lane in 0..<8 where hit[lane] { hits.append(p &+ lane) }
+                                for lane in 0..<width where hit[lane] { hits.append(p &+ lane) }
                             }
                         }
-                        x &+= 8
+                        x &+= width
                     }
                 }
                 while x < x1 { scalar(x, y); x &+= 1 }
@@ -232,16 +276,17 @@ public enum TextScreen {
 
         init(_ frame: Frame, range: (lo: Int32, hi: Int32)) {
             let span = Double(range.hi) - Double(range.lo)
-            let contrast = Int64((span * TextScreen.contrast).rounded(.up))
-            let brightFloor = Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
-            let darkCeiling = Int64(range.hi) - Int64((span * TextScreen.extremity).rounded(.up))
+            let contrast = Int32((span * TextScreen.contrast).rounded(.up))
+            let extreme = Int32((span * TextScreen.extremity).rounded(.up))
+            // In keys (differences are the same as in values).
+            let brightFloor = Int32(frame.key(range.lo &+ extreme)), darkCeiling = Int32(frame.key(range.hi &- extreme))
             let w = frame.width, h = frame.height, size = Self.size
             let columns = (w + size - 1) / size, rows = (h + size - 1) / size
-            var lows = [Int32](repeating: .max, count: columns * rows), highs = [Int32](repeating: .min, count: columns * rows)
+            var lows = [Int16](repeating: .max, count: columns * rows), highs = [Int16](repeating: .min, count: columns * rows)
             // Column by column over a band of tiles' rows, then across each tile: every pixel is one
             // vectorised min and max, with no reduction inside the hot loop.
-            var columnLows = [Int32](repeating: .max, count: w), columnHighs = [Int32](repeating: .min, count: w)
-            frame.values.withUnsafeBufferPointer { v in
+            var columnLows = [Int16](repeating: .max, count: w), columnHighs = [Int16](repeating: .min, count: w)
+            frame.keys.withUnsafeBufferPointer { v in
                 columnLows.withUnsafeMutableBufferPointer { cl in
                     columnHighs.withUnsafeMutableBufferPointer { ch in
                         for ty in 0..<rows {
@@ -254,7 +299,7 @@ public enum TextScreen {
                                 }
                             }
                             for tx in 0..<columns {
-                                var lo = Int32.max, hi = Int32.min
+                                var lo = Int16.max, hi = Int16.min
                                 for x in (tx * size)..<min(w, (tx + 1) * size) { lo = min(lo, cl[x]); hi = max(hi, ch[x]) }
                                 lows[ty * columns + tx] = lo; highs[ty * columns + tx] = hi
                             }
@@ -267,12 +312,12 @@ public enum TextScreen {
             for ty in 0..<rows {
                 for tx in 0..<columns {
                     let tile = ty * columns + tx
-                    let tileLow = Int64(lows[tile]), tileHigh = Int64(highs[tile])
+                    let tileLow = Int32(lows[tile]), tileHigh = Int32(highs[tile])
                     guard tileHigh >= brightFloor || tileLow <= darkCeiling else { continue }
-                    var lo = Int64.max, hi = Int64.min
+                    var lo = Int32.max, hi = Int32.min
                     for ny in max(0, ty - 1)...min(rows - 1, ty + 1) {
                         for nx in max(0, tx - 1)...min(columns - 1, tx + 1) {
-                            lo = min(lo, Int64(lows[ny * columns + nx])); hi = max(hi, Int64(highs[ny * columns + nx]))
+                            lo = min(lo, Int32(lows[ny * columns + nx])); hi = max(hi, Int32(highs[ny * columns + nx]))
                         }
                     }
                     bright[tile] = tileHigh >= brightFloor && tileHigh - lo >= contrast
