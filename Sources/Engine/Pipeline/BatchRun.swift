@@ -65,8 +65,8 @@ public struct BatchRun: Sendable {
     /// Prepares everything that can be refused before any file is touched.
     public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int) {
         let c = configuration
-        // OCR's model loads while the database is opened and the folders are listed and read.
-        let ready = c.burnedIn.startReadyCheck()
+        // Before anything is opened: a run that cannot check the pixels starts nothing.
+        try c.burnedIn.checkReady()
         do {
             try DicomToolkit.initialize()
         } catch {
@@ -136,7 +136,6 @@ public struct BatchRun: Sendable {
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn
-        try ready?.wait()
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },

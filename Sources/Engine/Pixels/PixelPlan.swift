@@ -103,10 +103,15 @@ enum FilePixels {
             return failed("pixel data of \(samples) sample(s) of \(bits) bits cannot be screened for text")
         }
 
-        // Decoded once: straight from the bytes read when they are native, else by DCMTK.
+        // Decoded once: straight from the bytes read when they are native, else by DCMTK. A file
+        // without a face edit is screened frame by frame from the bytes read (the common case: no
+        // copy of its pixels but the frame at hand, and only a masked frame is written back).
         let fromInput = file.detachedPixels != nil && input?.hasNativePixels == true
-        var values: [UInt16]
-        if fromInput {
+        let direct = fromInput && edit == nil
+        var values: [UInt16] = []
+        if direct {
+            // Nothing decoded up front.
+        } else if fromInput {
             values = input!.withNativePixels { bytes in
                 let count = min(plane * frames, bytes.count / (bits / 8))
                 return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -127,7 +132,8 @@ enum FilePixels {
                 return failed(error.reason)
             }
         }
-        guard values.count >= plane else { return failed("pixel data shorter than one frame") }
+        let available = direct ? (input!.withNativePixels { $0.count / (bits / 8) } ?? 0) : values.count
+        guard available >= plane else { return failed("pixel data shorter than one frame") }
         var changed = false
         if let edit, let sliceHeader {
             edit.apply(to: &values, header: sliceHeader)
@@ -136,12 +142,19 @@ enum FilePixels {
 
         if screen {
             let padding = dataset.uint16(Tag(0x0028, 0x0120)).map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
-            for index in 0..<min(frames, values.count / plane) {
+            let frameSigned = signed && bits == 16
+            let frameBytes = plane * bits / 8
+            for index in 0..<min(frames, available / plane) {
                 let base = index * plane
-                var frame = values.withUnsafeBufferPointer {
-                    Frame(width: columns, height: rows, stored: UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]),
-                          signed: signed && bits == 16, padding: padding)
-                }
+                var frame = direct
+                    ? input!.withNativePixels {
+                        Frame(width: columns, height: rows, bytes: UnsafeRawBufferPointer(rebasing: $0[(index * frameBytes)..<((index + 1) * frameBytes)]),
+                              bits: bits, signed: frameSigned, padding: padding)
+                    }!
+                    : values.withUnsafeBufferPointer {
+                        Frame(width: columns, height: rows, stored: UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]),
+                              signed: frameSigned, padding: padding)
+                    }
                 guard let range = frame.range else { continue }
                 // Masked in rounds: what a round's mask leaves at its edges (a line continued under
                 // tissue, a larger outline) is found next to what it masked. Then the masked frame is
@@ -172,12 +185,20 @@ enum FilePixels {
                 } catch {
                     return failed(error.reason)
                 }
-                values.withUnsafeMutableBufferPointer { frame.store(into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + plane)])) }
+                if direct {
+                    _ = input!.editNativePixels {
+                        frame.store(into: UnsafeMutableRawBufferPointer(rebasing: $0[(index * frameBytes)..<((index + 1) * frameBytes)]), bits: bits)
+                    }
+                } else {
+                    values.withUnsafeMutableBufferPointer { frame.store(into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + plane)])) }
+                }
                 result.masked += masked
                 if result.preview == nil { result.preview = TextPreview(masked: frame, range: range, rectangles: covered) }
                 changed = true
             }
         }
+        // The bytes read were edited in place, frame by frame.
+        if direct { return result }
         guard changed else { return result }
 
         if fromInput {

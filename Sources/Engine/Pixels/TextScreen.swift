@@ -59,6 +59,38 @@ public struct Frame: Sendable {
         self.init(width: width, height: height, keys: keys, bias: signed ? 0 : 32768, padding: padding)
     }
 
+    /// From one frame of native pixel data as it lies in the file (little endian; 8 or 16 bits).
+    init(width: Int, height: Int, bytes: UnsafeRawBufferPointer, bits: Int, signed: Bool, padding: Int32?) {
+        let count = width * height
+        let flip: UInt16 = signed && bits == 16 ? 0 : 0x8000
+        let keys = [Int16](unsafeUninitializedCapacity: count) { out, initialized in
+            if bits == 16 {
+                // One copy, then the top bit flipped (unsigned) or the bytes swapped (a big-endian host) in place.
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<(2 * count)]))
+                if flip != 0 || UInt16(littleEndian: 1) != 1 {
+                    for p in 0..<count { out[p] = Int16(bitPattern: UInt16(littleEndian: UInt16(bitPattern: out[p])) ^ flip) }
+                }
+            } else {
+                for p in 0..<count { out[p] = Int16(bitPattern: UInt16(bytes[p]) ^ flip) }
+            }
+            initialized = count
+        }
+        self.init(width: width, height: height, keys: keys, bias: flip == 0 ? 0 : 32768, padding: padding)
+    }
+
+    /// Writes the frame back as native pixel data (little endian; 8 or 16 bits).
+    func store(into bytes: UnsafeMutableRawBufferPointer, bits: Int) {
+        let flip: UInt16 = bias == 0 ? 0 : 0x8000
+        for p in 0..<keys.count {
+            let word = UInt16(bitPattern: keys[p]) ^ flip
+            if bits == 16 {
+                bytes.storeBytes(of: word.littleEndian, toByteOffset: 2 * p, as: UInt16.self)
+            } else {
+                bytes[p] = UInt8(truncatingIfNeeded: word)
+            }
+        }
+    }
+
     private init(width: Int, height: Int, keys: [Int16], bias: Int32, padding: Int32?) {
         self.width = width
         self.height = height
