@@ -10,7 +10,7 @@ public struct TextRegion: Sendable, Equatable {
 /// The text found in one frame and the rectangles that cover it.
 public struct TextMask: Sendable {
     /// Recorded with every region: which detector (and OCR engine) found it.
-    public static let detectorVersion = "ctdeid-text 1 (screen + Tesseract \(TextReader.version))"
+    public static let detectorVersion = "ctdeid-text 2 (screen + Tesseract \(TextReader.version))"
     /// The rows judged to be text, with their evidence.
     public var regions: [TextRegion]
     /// The rectangles to set to the background: the rows grown by a margin, and the space between
@@ -57,27 +57,35 @@ public struct TextMask: Sendable {
         // A row's ends are often fainter than its middle (small anti-aliased characters, tissue
         // behind them): each row is followed along its line as far as its strokes go.
         let lineRange = range ?? frame.range ?? (0, 1)
-        var lines: [(row: TextCandidate, stage: String)] = text.map {
+        var lines: [(row: TextCandidate, stage: String, ends: FollowedRow)] = text.map {
             var row = candidates[$0]
-            row.box = followed(row, in: frame, range: lineRange)
-            return (row, stage[$0]!)
+            let ends = followed(row, in: frame, range: lineRange)
+            row.box = ends.box
+            return (row, stage[$0]!, ends)
         }
         // The other lines of each row's block: small lines over tissue are often too faint for the
-        // screen, but stand in the block's stack, above or below a line that was found.
+        // screen, but stand in the block's stack, above or below a line that was found. They are
+        // not followed beyond the found line's span: a band beside a block is as often the edge
+        // of anatomy (a bright band under the last line) as the rest of a line.
         for line in lines where line.row.isReadable {
             for stacked in stackedLines(line.row, in: frame, range: lineRange)
             where !lines.contains(where: { $0.row.vertical == stacked.vertical && $0.row.box.coversHalf(of: stacked.box) }) {
-                var row = stacked
-                row.box = followed(stacked, in: frame, range: lineRange)
-                lines.append((row, "block"))
+                lines.append((stacked, "block", FollowedRow(box: stacked.box)))
             }
         }
         var rectangles: [PixelBox] = []
-        for (candidate, _) in lines {
+        for (candidate, _, ends) in lines {
             // A stacked line's height is measured on its ink, not estimated from its strokes: the
             // anti-aliased edge is all that is left to cover.
             let grown = candidate.components == 0 ? 2 + candidate.characterHeight / 5 : margin(candidate)
-            rectangles.append(candidate.box.grown(by: grown, within: frame.width, frame.height))
+            let before = grown + (ends.blockedBefore ? candidate.characterHeight : 0)
+            let after = grown + (ends.blockedAfter ? candidate.characterHeight : 0)
+            let b = candidate.box
+            let box = candidate.vertical
+                ? PixelBox(x0: b.x0 - grown, y0: b.y0 - before, x1: b.x1 + grown, y1: b.y1 + after)
+                : PixelBox(x0: b.x0 - before, y0: b.y0 - grown, x1: b.x1 + after, y1: b.y1 + grown)
+            rectangles.append(PixelBox(x0: max(0, box.x0), y0: max(0, box.y0),
+                                       x1: min(frame.width, box.x1), y1: min(frame.height, box.y1)))
         }
         // Between two overlapping rows of a block, over both their spans: a line between them may be
         // invisible where it crosses tissue of its own brightness and readable where it leaves it.
@@ -112,7 +120,7 @@ public struct TextMask: Sendable {
     /// holds a stroke: a pixel standing out from the band's background by a tenth of the range, in a
     /// column the band does not mostly fill (tissue fills it; letters leave gaps). Stops after a gap
     /// of a character's height, and at most three characters' heights out on either side.
-    static func followed(_ row: TextCandidate, in frame: Frame, range: (lo: Int32, hi: Int32)) -> PixelBox {
+    static func followed(_ row: TextCandidate, in frame: Frame, range: (lo: Int32, hi: Int32)) -> FollowedRow {
         let sign: Int64 = row.polarity == .bright ? 1 : -1
         let threshold = max(1, Int64(Double(range.hi - range.lo) * 0.1))
         let h = row.characterHeight
@@ -126,7 +134,7 @@ public struct TextMask: Sendable {
         }
         var band: [Int64] = []
         for a in box.x0..<box.x1 { for c in band0..<band1 { band.append(value(a, c)) } }
-        guard !band.isEmpty else { return row.box }
+        guard !band.isEmpty else { return FollowedRow(box: row.box) }
         band.sort()
         let background = band[band.count / 2]
         func ink(_ along: Int) -> Int? {
@@ -136,17 +144,31 @@ public struct TextMask: Sendable {
         }
         let reach = 3 * h
         var x0 = box.x0, x1 = box.x1
+        var blockedBefore = false, blockedAfter = false
         var gap = 0, a = box.x1
-        while a < min(alongCount, box.x1 + reach), gap <= h, let count = ink(a) {
+        while a < min(alongCount, box.x1 + reach), gap <= h {
+            guard let count = ink(a) else { blockedAfter = gap <= 1; break }
             if count > 0 { x1 = a + 1; gap = 0 } else { gap += 1 }
             a += 1
         }
         gap = 0; a = box.x0 - 1
-        while a >= max(0, box.x0 - reach), gap <= h, let count = ink(a) {
+        while a >= max(0, box.x0 - reach), gap <= h {
+            guard let count = ink(a) else { blockedBefore = gap <= 1; break }
             if count > 0 { x0 = a; gap = 0 } else { gap += 1 }
             a -= 1
         }
-        return row.vertical ? PixelBox(x0: row.box.x0, y0: x0, x1: row.box.x1, y1: x1) : PixelBox(x0: x0, y0: row.box.y0, x1: x1, y1: row.box.y1)
+        let followed = row.vertical ? PixelBox(x0: row.box.x0, y0: x0, x1: row.box.x1, y1: x1)
+            : PixelBox(x0: x0, y0: row.box.y0, x1: x1, y1: row.box.y1)
+        return FollowedRow(box: followed, blockedBefore: blockedBefore, blockedAfter: blockedAfter)
+    }
+
+    /// A row followed along its line, and whether each end ran straight into something of the
+    /// text's own brightness (a column the band mostly fills: a bone, a bright band) rather than
+    /// ending in a gap: the text may go on into it, so that end is masked a character further.
+    struct FollowedRow {
+        var box: PixelBox
+        var blockedBefore = false
+        var blockedAfter = false
     }
 
     /// The lines stacked above and below a text row in one block: bands across the row's span, each
