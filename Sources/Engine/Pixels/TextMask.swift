@@ -73,6 +73,20 @@ public struct TextMask: Sendable {
                 lines.append((stacked, "block", FollowedRow(box: stacked.box)))
             }
         }
+        // A line whose start ran into something of its own brightness starts where its block's
+        // other lines start: overlay blocks are aligned, and the part of the line that touches the
+        // bright structure is lost to the screen with it. The edge counts when two other lines of
+        // the block keep it (within 2 px), so one stray row does not drag the mask across the image.
+        let followedLines = lines
+        for i in followedLines.indices where !followedLines[i].row.vertical && followedLines[i].ends.blockedBefore {
+            let a = followedLines[i].row
+            let starts = followedLines.map(\.row).filter { b in
+                !b.vertical && (b.box.y1 <= a.box.y0 || a.box.y1 <= b.box.y0) && continues(a, b) && b.box.x0 < a.box.x0
+            }.map(\.box.x0)
+            if let edge = starts.filter({ x in starts.filter { abs($0 - x) <= 2 }.count >= 2 }).max() {
+                lines[i].row.box.x0 = edge
+            }
+        }
         var rectangles: [PixelBox] = []
         for (candidate, _, ends) in lines {
             // A stacked line's height is measured on its ink, not estimated from its strokes: the
