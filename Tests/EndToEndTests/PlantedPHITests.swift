@@ -142,6 +142,19 @@ final class PlantedPHITests: XCTestCase {
         }
     }
 
+    /// As typed in the folder that holds everything: every path relative, the database a bare
+    /// file name, so its secret goes beside it in the working folder.
+    func testRelativePathsFromTheWorkingFolder() throws {
+        let s = try makeScenario()
+        let result = try runCTDeid(["run", "--input", "inbox", "--output", "out", "--mapping", "mapping.csv",
+                                    "--database", "db.sqlite", "--deface", "off"], in: s.dir)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertFalse(result.stderr.contains("Error Domain"), result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: s.dir.appendingPathComponent("secret.key").path))
+        XCTAssertEqual(regularFiles(under: s.dir.appendingPathComponent("out")).filter { $0.pathExtension == "dcm" }.count,
+                       patients * slices)
+    }
+
     func testRerunIsReproducibleAndNeverDeliversTwice() throws {
         let s = try makeScenario()
         let (first, out, _) = try run(s, options: "default")

@@ -32,7 +32,8 @@ struct ProcessResult {
 }
 
 /// Runs ctdeid as a process, killing it after `timeout` seconds (a hang is a failure).
-func runCTDeid(_ arguments: [String], timeout: TimeInterval = 600, file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
+func runCTDeid(_ arguments: [String], timeout: TimeInterval = 600, in folder: URL? = nil,
+               file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
     let binary = ctdeidBinary
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
         throw XCTSkip("ctdeid binary not built at \(binary.path): run `swift build` first (make test does)")
@@ -40,6 +41,7 @@ func runCTDeid(_ arguments: [String], timeout: TimeInterval = 600, file: StaticS
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if let folder { process.currentDirectoryURL = folder }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -91,8 +91,16 @@ public struct BatchRun: Sendable {
         let profile: Profile
         do {
             store = try AuditStore(path: c.database)
-            try FileManager.default.createDirectory(atPath: (c.secret as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // A bare file name (`--database db.sqlite`) puts the secret in the current folder.
+            let secretFolder = (c.secret as NSString).deletingLastPathComponent
+            if !secretFolder.isEmpty {
+                do {
+                    try FileManager.default.createDirectory(atPath: secretFolder, withIntermediateDirectories: true,
+                                                            attributes: [.posixPermissions: 0o700])
+                } catch {
+                    throw ConfigurationError("--secret \(c.secret): cannot create its folder: \(InputDisposal.reason(error))")
+                }
+            }
             secret = try SiteSecret.loadOrCreate(at: c.secret)
             profile = try Profile(options: c.options)
         } catch let error as AuditError {
@@ -101,6 +109,8 @@ public struct BatchRun: Sendable {
             throw ConfigurationError(error.reason)
         } catch let error as ProfileError {
             throw ConfigurationError(error.reason)
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError("\(error)")
         }
@@ -133,6 +143,7 @@ public struct BatchRun: Sendable {
         } catch {
             throw ConfigurationError("--input \(c.input.path): cannot list: \(InputDisposal.reason(error))")
         }
+        if !folders.isEmpty { c.burnedIn.loadReaderAhead() }
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn

@@ -8,9 +8,7 @@ public enum BurnedInPolicy: String, Sendable, CaseIterable {
     case off
 
     /// Refuses to start when the pixels are to be checked but OCR cannot run (a missing package is
-    /// a configuration problem, not a reason to quarantine every image). Then a reader is loaded
-    /// in the background, while the caller opens its database and reads its folders, so the
-    /// first frame that needs OCR does not wait for it.
+    /// a configuration problem, not a reason to quarantine every image).
     public func checkReady() throws(ConfigurationError) {
         guard self != .off else { return }
         do throws(PixelError) {
@@ -18,6 +16,12 @@ public enum BurnedInPolicy: String, Sendable, CaseIterable {
         } catch {
             throw ConfigurationError("burned_in = \(rawValue): \(error.reason); or set burned_in = off")
         }
-        TextReader.warmUp()
+    }
+
+    /// Loads an OCR reader in the background, so the first frame that needs one does not wait for
+    /// it. Only where work will follow: a process that ends while Tesseract is still loading makes
+    /// Tesseract print warnings about its own cache at exit.
+    public func loadReaderAhead() {
+        if self != .off { TextReader.warmUp() }
     }
 }
