@@ -67,7 +67,7 @@ public struct TextMask: Sendable {
         // screen, but stand in the block's stack, above or below a line that was found. They are
         // not followed beyond the found line's span: a band beside a block is as often the edge
         // of anatomy (a bright band under the last line) as the rest of a line.
-        for line in lines where line.row.isReadable {
+        for line in lines where line.row.characterHeight >= 4 {
             for stacked in stackedLines(line.row, in: frame, range: lineRange)
             where !lines.contains(where: { $0.row.vertical == stacked.vertical && $0.row.box.coversHalf(of: stacked.box) }) {
                 lines.append((stacked, "block", FollowedRow(box: stacked.box)))
@@ -189,8 +189,8 @@ public struct TextMask: Sendable {
     /// about the row's height, whose pixel rows cross several separate short strokes (letters) that
     /// stand out by a tenth of the range from the pixel row's own median. An edge of anatomy crosses
     /// a pixel row once, and texture runs on without the gaps between lines, so both end the walk.
-    /// The walk goes outward from the row while the gaps are no more than a line high, at most
-    /// `maximumStackedLines` lines either way.
+    /// The walk goes outward from the row (of 4 px or more) while the gaps are no more than a line
+    /// and a half high, at most `maximumStackedLines` lines either way.
     static let maximumStackedLines = 6
 
     static func stackedLines(_ row: TextCandidate, in frame: Frame, range: (lo: Int32, hi: Int32)) -> [TextCandidate] {
@@ -213,6 +213,8 @@ public struct TextMask: Sendable {
         let lineHeight = max(row.characterHeight, box.height)
         guard box.width >= 2 * lineHeight else { return [] }
         let longestStroke = 2 * lineHeight
+        // Small text is set with more space between its lines, relative to its height.
+        let lineGap = lineHeight + lineHeight / 2 + 1
         var values = [Int64](repeating: 0, count: box.width), sorted = values
         var lineInk = [Bool](repeating: false, count: box.width)
         /// Whether pixel row `c` crosses letters: at least three separate runs of ink, none longer
@@ -262,10 +264,10 @@ public struct TextMask: Sendable {
             var c = step < 0 ? box.y0 - 1 : box.y1
             var lines = 0
             while lines < maximumStackedLines {
-                // The gap to the next line: at most a line's height of pixel rows without letters.
+                // The gap to the next line: at most a line and a half of pixel rows without letters.
                 var gap = 0
-                while c >= 0, c < acrossCount, gap <= lineHeight, !crossesLetters(c) { gap += 1; c += step }
-                guard c >= 0, c < acrossCount, gap <= lineHeight else { break }
+                while c >= 0, c < acrossCount, gap <= lineGap, !crossesLetters(c) { gap += 1; c += step }
+                guard c >= 0, c < acrossCount, gap <= lineGap else { break }
                 let start = c
                 for k in lineInk.indices { lineInk[k] = false }
                 while c >= 0, c < acrossCount, crossesLetters(c) { c += step }
