@@ -57,11 +57,11 @@ public struct TextMask: Sendable {
         // A row's ends are often fainter than its middle (small anti-aliased characters, tissue
         // behind them): each row is followed along its line as far as its strokes go.
         let lineRange = range ?? frame.range ?? (0, 1)
-        var lines: [(row: TextCandidate, stage: String, ends: FollowedRow)] = text.map {
+        var lines: [(row: TextCandidate, stage: String, blocked: (before: Bool, after: Bool))] = text.map {
             var row = candidates[$0]
-            let ends = followed(row, in: frame, range: lineRange)
-            row.box = ends.box
-            return (row, stage[$0]!, ends)
+            let followedRow = followed(row, in: frame, range: lineRange)
+            row.box = followedRow.box
+            return (row, stage[$0]!, (followedRow.blockedBefore, followedRow.blockedAfter))
         }
         // The other lines of each row's block: small lines over tissue are often too faint for the
         // screen, but stand in the block's stack, above or below a line that was found. They are
@@ -70,7 +70,7 @@ public struct TextMask: Sendable {
         for line in lines where line.row.characterHeight >= 4 {
             for stacked in stackedLines(line.row, in: frame, range: lineRange)
             where !lines.contains(where: { $0.row.vertical == stacked.vertical && $0.row.box.coversHalf(of: stacked.box) }) {
-                lines.append((stacked, "block", FollowedRow(box: stacked.box)))
+                lines.append((stacked, "block", (false, false)))
             }
         }
         // A line whose start ran into something of its own brightness starts where its block's
@@ -78,7 +78,7 @@ public struct TextMask: Sendable {
         // bright structure is lost to the screen with it. The edge counts when two other lines of
         // the block keep it (within 2 px), so one stray row does not drag the mask across the image.
         let followedLines = lines
-        for i in followedLines.indices where !followedLines[i].row.vertical && followedLines[i].ends.blockedBefore {
+        for i in followedLines.indices where !followedLines[i].row.vertical && followedLines[i].blocked.before {
             let a = followedLines[i].row
             let starts = followedLines.map(\.row).filter { b in
                 !b.vertical && (b.box.y1 <= a.box.y0 || a.box.y1 <= b.box.y0) && continues(a, b) && b.box.x0 < a.box.x0
@@ -88,12 +88,12 @@ public struct TextMask: Sendable {
             }
         }
         var rectangles: [PixelBox] = []
-        for (candidate, _, ends) in lines {
+        for (candidate, _, blocked) in lines {
             // A stacked line's height is measured on its ink, not estimated from its strokes: the
             // anti-aliased edge is all that is left to cover.
             let grown = candidate.components == 0 ? 2 + candidate.characterHeight / 5 : margin(candidate)
-            let before = grown + (ends.blockedBefore ? candidate.characterHeight : 0)
-            let after = grown + (ends.blockedAfter ? candidate.characterHeight : 0)
+            let before = grown + (blocked.before ? candidate.characterHeight : 0)
+            let after = grown + (blocked.after ? candidate.characterHeight : 0)
             let b = candidate.box
             let box = candidate.vertical
                 ? PixelBox(x0: b.x0 - grown, y0: b.y0 - before, x1: b.x1 + grown, y1: b.y1 + after)
