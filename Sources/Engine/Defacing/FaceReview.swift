@@ -30,6 +30,7 @@ public struct FaceReview: Sendable {
     public func run() throws -> Outcome {
         try DicomToolkit.initialize()
         try burnedIn.checkReady()
+        defer { BurnedInPolicy.closeReaders() }
         let folder = try PatientFolder(url: input, keepNames: true)
         let paths = folder.files.map { input.path + "/" + $0.relativePath }
         var headers: [Int: SliceHeader] = [:]

@@ -157,6 +157,7 @@ public struct BatchRun: Sendable {
     /// Runs every folder; `progress(done, total)` after each file.
     public func run(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> BatchSummary {
         let start = Date()
+        defer { BurnedInPolicy.closeReaders() }
         let (processor, folders, loose) = try prepare()
         let total = folders.reduce(0) { $0 + $1.files.count }
         let done = Atomic<Int>(0)

@@ -19,9 +19,14 @@ public enum BurnedInPolicy: String, Sendable, CaseIterable {
     }
 
     /// Loads an OCR reader in the background, so the first frame that needs one does not wait for
-    /// it. Only where work will follow: a process that ends while Tesseract is still loading makes
-    /// Tesseract print warnings about its own cache at exit.
+    /// it. Only where work will follow; whoever calls this calls `closeReaders` when it is done.
     public func loadReaderAhead() {
         if self != .off { TextReader.warmUp() }
+    }
+
+    /// Waits for a reader still loading and closes the open ones, before the process exits (a
+    /// process that exits with Tesseract loading or open can abort in its cache's destructor).
+    public static func closeReaders() {
+        TextReader.closeAll()
     }
 }

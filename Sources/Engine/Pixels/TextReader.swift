@@ -61,12 +61,28 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
     /// Loads one reader into the pool on a background thread (once per process).
     static func warmUp() {
         guard !warming.exchange(true, ordering: .relaxed) else { return }
+        warmingDone.enter()
         DispatchQueue.global(qos: .utility).async {
+            defer { warmingDone.leave() }
             omp_set_max_active_levels(0)
             if let reader = try? TextReader() { pool.withLock { $0.append(reader) } }
         }
     }
     private static let warming = Atomic<Bool>(false)
+    private static let warmingDone = DispatchGroup()
+
+    /// Waits for a reader still loading and ends every pooled one. Called when the work is done and
+    /// before the process exits: Tesseract's language data lives in a process-wide cache that C++
+    /// destroys at exit, and a reader still loading or still open then makes it abort (SIGABRT) or
+    /// print LEAK warnings. A later borrow loads a new reader.
+    static func closeAll() {
+        warmingDone.wait()
+        let readers = pool.withLock { pool in
+            defer { pool.removeAll() }
+            return pool
+        }
+        _ = readers  // ended here, on this thread, by their deinit
+    }
 
     /// Checks at start-up that OCR can run, so a missing package is a configuration error, not a
     /// quarantine per file. Tesseract opens its English data and reads its configuration only

@@ -72,6 +72,7 @@ public struct Server: Sendable {
         deidentifier.burnedIn = c.burnedIn
         try c.burnedIn.checkReady()
         c.burnedIn.loadReaderAhead()
+        defer { BurnedInPolicy.closeReaders() }
         let processor = JobProcessor(deidentifier: deidentifier,
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
