@@ -46,9 +46,13 @@ public struct TextPlacement: Sendable, Equatable {
     public var rotated: Bool
     /// Stored value to draw with instead of the slice's maximum / minimum (signed when the slice is).
     public var ink: Int?
+    /// Edges blended with what is under them; when false, every pixel the glyph half covers or more
+    /// is set to the ink value and the rest left alone (overlays burned in by many viewers and
+    /// scanners are drawn that way).
+    public var antialiased: Bool
 
     public init(_ text: String, x: Int, y: Int, height: Int, polarity: TextPolarity = .bright,
-                rotated: Bool = false, ink: Int? = nil) {
+                rotated: Bool = false, ink: Int? = nil, antialiased: Bool = true) {
         self.text = text
         self.x = x
         self.y = y
@@ -56,6 +60,7 @@ public struct TextPlacement: Sendable, Equatable {
         self.polarity = polarity
         self.rotated = rotated
         self.ink = ink
+        self.antialiased = antialiased
     }
 
     public var lines: [String] { text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
@@ -175,7 +180,8 @@ public enum BurnedInText {
             let ink = min(range.upperBound, max(range.lowerBound, p.ink ?? (p.polarity == .bright ? highest : lowest)))
             for r in 0..<b.height {
                 for c in 0..<b.width {
-                    let n = Int(b.levels[r * b.width + c])
+                    var n = Int(b.levels[r * b.width + c])
+                    if !p.antialiased { n = 2 * n >= d ? d : 0 }
                     if n == 0 { continue }
                     let i = (p.y + r) * columns + p.x + c
                     let blended = roundedDivision(read(values[i]) * (d - n) + ink * n, d)

@@ -65,4 +65,46 @@ final class TextMaskTests: XCTestCase {
             XCTAssertTrue(found.contains { $0.vertical == placement.rotated }, "\(found)")
         }
     }
+    /// A CT windowed to 0...255 (stored that way) whose range a saturated band of contrast or bone
+    /// stretches: an overlay drawn in the lowest value over soft tissue stands out from the tissue by
+    /// a fifth of the range or less, under the screen's usual contrast. Small crisp text, as
+    /// overlays are burned in: every pixel of its ink falls under the mask, and nothing else does.
+    func testDarkTextOverTissueInAFrameStretchedByASaturatedBand() throws {
+        let (width, height) = (256, 256)
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func noise() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(seed >> 59)  // 0...31
+        }
+        var values = [UInt16](repeating: 0, count: width * height)
+        for y in 0..<height {
+            for x in 0..<width {
+                let value: Int
+                if y >= 170 { value = 255 }              // saturated: a third of the frame
+                else if x + y < 40 { value = 0 }         // air in a corner
+                else { value = 30 + noise() }            // fat and soft tissue, 30...61
+                values[y * width + x] = UInt16(value)
+            }
+        }
+        let before = values
+        let placed = BurnedInText.draw([TextPlacement("Name: SEXTON CARMEN\nPatient ID: 3209648408\nDOB: 08/04/1932",
+                                                      x: 50, y: 60, height: 8, polarity: .dark, antialiased: false)],
+                                       into: &values, rows: height, columns: width, signed: false)
+        XCTAssertEqual(placed.first?.ink, 0)
+        let frame = Frame(width: width, height: height, values: values.map { Int32($0) })
+        let mask = try TextMask.find(in: frame, index: 0)
+        var inked = 0, covered = 0
+        for i in values.indices where values[i] != before[i] {
+            inked += 1
+            let (x, y) = (i % width, i / width)
+            if mask.rectangles.contains(where: { x >= $0.x0 && x < $0.x1 && y >= $0.y0 && y < $0.y1 }) { covered += 1 }
+        }
+        XCTAssertGreaterThan(inked, 300)
+        XCTAssertEqual(covered, inked, "\(inked - covered) of \(inked) ink pixels outside the mask \(mask.rectangles)")
+        // Nothing far from the text: the saturated band's edge and the air corner are not text.
+        let box = placed[0].box
+        for r in mask.rectangles {
+            XCTAssertTrue(r.x1 > box.x0 - 12 && r.x0 <= box.x1 + 12 && r.y1 > box.y0 - 12 && r.y0 <= box.y1 + 12, "\(r) far from \(box)")
+        }
+    }
 }

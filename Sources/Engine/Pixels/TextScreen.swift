@@ -174,6 +174,14 @@ public enum TextScreen {
     static let contrast = 0.2
     /// ...and lie in the outer part of the range: overlays are drawn at (or near) the extreme value.
     static let extremity = 0.5
+    /// A dark stroke in the frame's very lowest value needs only this share, in rows across the
+    /// frame. An overlay drawn in the lowest value over soft tissue, in a frame whose range a
+    /// saturated region stretches (contrast or bone windowed to the top value), stands out from the
+    /// tissue by a tenth of the range or less. Dark only: bone texture saturated at the top value
+    /// stands out from marrow the same way and lines up in rows, while the lowest value inside the
+    /// body is air, in bubbles and airways rather than in rows of strokes. Across only: at that
+    /// contrast the gaps between the letters of light text over light tissue line up as turned rows.
+    static let saturatedContrast = 0.05
     static let minimumHeight = 3
     static let maximumHeight = 40
     static let strongComponents = 6
@@ -185,11 +193,17 @@ public enum TextScreen {
         var found: [TextCandidate] = []
         let busy = Tiles(frame, range: range)
         for polarity in [TextPolarity.bright, .dark] where busy.flags(polarity).contains(true) {
-            let components = strokeComponents(frame, range: range, polarity: polarity, busy: busy)
-            if components.isEmpty { continue }
-            for vertical in [false, true] {
-                found += rows(components, vertical: vertical, polarity: polarity)
-            }
+            let span = Double(range.hi) - Double(range.lo)
+            let atEnd = polarity == .dark ? Int16(clamping: Int32((span * saturatedContrast).rounded(.up))) : nil
+            let hits = strokePixels(frame, range: range, polarity: polarity, busy: busy, atEnd: atEnd)
+            if hits.isEmpty { continue }
+            let components = strokeComponents(hits, in: frame)
+            found += rows(components, vertical: false, polarity: polarity)
+            // Turned rows from the strokes that pass the usual contrast (the same set when none
+            // passed at the end's lower contrast only).
+            let strict = atEnd == nil ? hits
+                : hits.filter { frame[$0] != range.lo || standsOut($0, in: frame, range: range, polarity: polarity) }
+            found += rows(strict.count == hits.count ? components : strokeComponents(strict, in: frame), vertical: true, polarity: polarity)
         }
         return found
     }
@@ -199,8 +213,10 @@ public enum TextScreen {
     /// across or down. The hot loop of the screen (it runs on the busy tiles of every frame): a
     /// tile's row of sixteen keys at a time, with the scalar test only at the frame's border.
     /// Returns the stroke pixels' indices in raster order (no frame-sized mask for a frame without any).
+    /// `atEnd`: the threshold for a pixel at the polarity's very end of the range (see
+    /// `saturatedContrast`), when it is lower than the usual one.
     static func strokePixels(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
-                             busy: Tiles? = nil) -> [Int] {
+                             busy: Tiles? = nil, atEnd: Int16? = nil) -> [Int] {
         let busy = busy ?? Tiles(frame, range: range)
         let span = Double(range.hi) - Double(range.lo)
         let threshold = Int16(clamping: Int32((span * contrast).rounded(.up)))
@@ -208,16 +224,18 @@ public enum TextScreen {
         // In the polarity's own order (dark keys are complemented, which reverses the order and
         // keeps every difference): the test is then "at least the floor, and above both sides".
         let floor: Int16 = polarity == .bright ? frame.key(range.lo &+ extreme) : ~frame.key(range.hi &- extreme)
+        let end: Int16 = polarity == .bright ? frame.key(range.hi) : ~frame.key(range.lo)
+        let endThreshold = min(threshold, atEnd ?? threshold)
         var hits: [Int] = []
         frame.keys.withUnsafeBufferPointer { keys in
             busy.flags(polarity).withUnsafeBufferPointer { flags in
                 // Two copies of the loop, one per polarity, with the complement folded in.
                 if polarity == .bright {
                     strokes(keys, frame, flags: flags, columns: busy.columns, bright: true,
-                            floor: floor, threshold: threshold, into: &hits)
+                            floor: floor, threshold: threshold, end: end, endThreshold: endThreshold, into: &hits)
                 } else {
                     strokes(keys, frame, flags: flags, columns: busy.columns, bright: false,
-                            floor: floor, threshold: threshold, into: &hits)
+                            floor: floor, threshold: threshold, end: end, endThreshold: endThreshold, into: &hits)
                 }
             }
         }
@@ -231,7 +249,7 @@ public enum TextScreen {
     @inline(__always)
     private static func strokes(_ keys: UnsafeBufferPointer<Int16>, _ frame: Frame, flags: UnsafeBufferPointer<Bool>,
                                 columns: Int, bright: Bool, floor: Int16, threshold: Int16,
-                                into hits: inout [Int]) {
+                                end: Int16, endThreshold: Int16, into hits: inout [Int]) {
         typealias Lanes = SIMD16<Int16>
         let w = frame.width, h = frame.height
         let k = keys.baseAddress!
@@ -249,7 +267,7 @@ public enum TextScreen {
             let c = ordered(stored)
             if c < Int32(floor) { return }
             if let skipped, stored == skipped { return }
-            let threshold = Int32(threshold)
+            let threshold = Int32(c == Int32(end) ? endThreshold : threshold)
             var stroke = false
             for r in 2...3 where !stroke {
                 stroke = c &- max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
@@ -258,6 +276,8 @@ public enum TextScreen {
             if stroke { hits.append(y &* w &+ x) }
         }
         let floors = Lanes(repeating: floor), thresholds = Lanes(repeating: threshold)
+        let ends = Lanes(repeating: end), endThresholds = Lanes(repeating: endThreshold)
+        let relaxed = endThreshold < threshold
         let paddings = Lanes(repeating: skipped ?? 0)
         let width = Lanes.scalarCount
         for tile in 0..<flags.count where flags[tile] {
@@ -273,7 +293,7 @@ public enum TextScreen {
                         let c = load(p)
                         var hit = c .>= floors
                         if any(hit) {
-                            let t = c &- thresholds
+                            let t = c &- (relaxed ? thresholds.replacing(with: endThresholds, where: c .== ends) : thresholds)
                             let across2 = (load(p &+ 2) .<= t) .& (load(p &- 2) .<= t)
                             let down2 = (load(p &+ 2 &* w) .<= t) .& (load(p &- 2 &* w) .<= t)
                             let across3 = (load(p &+ 3) .<= t) .& (load(p &- 3) .<= t)
@@ -312,6 +332,8 @@ public enum TextScreen {
             let extreme = Int32((span * TextScreen.extremity).rounded(.up))
             // In keys (differences are the same as in values).
             let brightFloor = Int32(frame.key(range.lo &+ extreme)), darkCeiling = Int32(frame.key(range.hi &- extreme))
+            // A tile that reaches the lowest value needs only the contrast of a stroke there.
+            let darkEnd = Int32(frame.key(range.lo)), endContrast = Int32((span * TextScreen.saturatedContrast).rounded(.up))
             let w = frame.width, h = frame.height, size = Self.size
             let columns = (w + size - 1) / size, rows = (h + size - 1) / size
             var lows = [Int16](repeating: .max, count: columns * rows), highs = [Int16](repeating: .min, count: columns * rows)
@@ -353,7 +375,7 @@ public enum TextScreen {
                         }
                     }
                     bright[tile] = tileHigh >= brightFloor && tileHigh - lo >= contrast
-                    dark[tile] = tileLow <= darkCeiling && hi - tileLow >= contrast
+                    dark[tile] = tileLow <= darkCeiling && hi - tileLow >= (tileLow == darkEnd ? min(contrast, endContrast) : contrast)
                 }
             }
             self.columns = columns
@@ -362,10 +384,23 @@ public enum TextScreen {
         }
     }
 
-    /// The 8-connected stroke components small enough to be characters (or words).
-    static func strokeComponents(_ frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity,
-                                 busy: Tiles? = nil) -> [Component] {
-        let hits = strokePixels(frame, range: range, polarity: polarity, busy: busy)
+    /// Whether the stroke pixel at `p` stands out by the usual contrast (a pixel found at the end's
+    /// lower contrast may not): the test of `strokes`, once, with neighbours clamped to the frame.
+    static func standsOut(_ p: Int, in frame: Frame, range: (lo: Int32, hi: Int32), polarity: TextPolarity) -> Bool {
+        let threshold = Int32(((Double(range.hi) - Double(range.lo)) * contrast).rounded(.up))
+        let w = frame.width, h = frame.height, x = p % w, y = p / w
+        func at(_ x: Int, _ y: Int) -> Int32 { polarity == .bright ? frame[y * w + x] : -frame[y * w + x] }
+        let c = at(x, y)
+        for r in 2...3 {
+            if c - max(at(max(0, x - r), y), at(min(w - 1, x + r), y)) >= threshold
+                || c - max(at(x, max(0, y - r)), at(x, min(h - 1, y + r))) >= threshold { return true }
+        }
+        return false
+    }
+
+    /// The 8-connected components of the stroke pixels (`hits`, in raster order) small enough to be
+    /// characters (or words).
+    static func strokeComponents(_ hits: [Int], in frame: Frame) -> [Component] {
         guard !hits.isEmpty else { return [] }
         let w = frame.width, h = frame.height
         var mask = [UInt8](repeating: 0, count: w * h)
