@@ -233,6 +233,136 @@ final class BurnedInTextEndToEndTests: XCTestCase {
         XCTAssertLessThanOrEqual(score.changedOutside, 0.01, "\(score)")
         // A floor under the recall measured when this test was written (see the README); raise it as the detector improves.
         XCTAssertGreaterThanOrEqual(score.recall, 0.85, "\(score)")
+
+        // What a person would try: OCR the value lines in the output. Tesseract's command line,
+        // on each line cropped, stretched to its own range and enlarged, both ways round (about 20 s). It reads
+        // the values in the inputs (checked on a sample, so the instrument is known to see) and
+        // must read none of them in the outputs.
+        let lines = try ValueLines.collect(truth: truth, inbox: inbox, outputs: outputs, pixels: pixels)
+        guard FileManager.default.isExecutableFile(atPath: ValueLines.tesseract) else {
+            throw XCTSkip("\(ValueLines.tesseract) is not installed (package tesseract-ocr)")
+        }
+        let sample = stride(from: 0, to: lines.count, by: 12).map { lines[$0] }
+        let readIn = try ValueLines.read(sample.map(\.input), in: dir)
+        let sampleWords = Set(sample.flatMap(\.words))
+        XCTAssertGreaterThanOrEqual(3 * sampleWords.intersection(readIn).count, sampleWords.count,
+                                    "OCR should read a third of the values in the inputs; read \(sampleWords.intersection(readIn).count) of \(sampleWords.count)")
+        let readOut = try ValueLines.read(lines.map(\.output), in: dir)
+        let leaked = Set(lines.flatMap(\.words)).intersection(readOut)
+        print("OCR of \(lines.count) value lines: \(sampleWords.intersection(readIn).count) of \(sampleWords.count) value words read in a sample of the inputs, \(leaked.count) in the outputs")
+        XCTAssertEqual(leaked.count, 0, "\(leaked.count) value word(s) read in the delivered images (not printed: they are the test data's PHI)")
+    }
+}
+
+/// The value lines of the ground truth (a value's box with its key's), cropped from the input and the
+/// output, for OCR: what a reader would see there.
+struct ValueLines {
+    static let tesseract = "/usr/bin/tesseract"
+    /// Lowercased words of three or more letters or digits of the value.
+    var words: [String]
+    var input: Crop, output: Crop
+
+    /// A crop stretched to its own range (0...255).
+    struct Crop { var width: Int, height: Int, gray: [UInt8] }
+
+    static func words(_ text: String) -> [String] {
+        text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) || !$0.isASCII }).map(String.init).filter { $0.count >= 3 }
+    }
+
+    static func collect(truth: [String: URL], inbox: URL, outputs: [String: URL], pixels: (URL) throws -> [Int32]) throws -> [ValueLines] {
+        var lines: [ValueLines] = []
+        for (name, json) in truth.sorted(by: { $0.key < $1.key }) {
+            guard let out = outputs[name], let input = regularFiles(under: inbox).first(where: { $0.lastPathComponent == name }) else { continue }
+            let file = try DicomFile(path: input.path)
+            let rows = Int(file.dataset.uint16(.rows) ?? 0), columns = Int(file.dataset.uint16(.columns) ?? 0)
+            let a = try pixels(input), b = try pixels(out)
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+            for annotation in object?["annotation"] as? [[String: Any]] ?? [] {
+                guard let value = annotation["value"] as? [String: Any], var box = value["bbox"] as? [Int], box.count == 4,
+                      let text = value["text"] as? String else { continue }
+                if let key = (annotation["key"] as? [String: Any])?["bbox"] as? [Int], key.count == 4 {
+                    box = [min(box[0], key[0]), min(box[1], key[1]), max(box[2], key[2]), max(box[3], key[3])]
+                }
+                let words = Self.words(text)
+                let (x0, y0) = (max(0, box[0] - 6), max(0, box[1] - 6)), (x1, y1) = (min(columns - 1, box[2] + 6), min(rows - 1, box[3] + 6))
+                guard !words.isEmpty, x0 < x1, y0 < y1 else { continue }
+                func crop(_ v: [Int32]) -> Crop {
+                    var values: [Int32] = []
+                    for y in y0...y1 { for x in x0...x1 { values.append(v[y * columns + x]) } }
+                    let lo = values.min()!, hi = max(values.max()!, lo + 1)
+                    return Crop(width: x1 - x0 + 1, height: y1 - y0 + 1, gray: values.map { UInt8(255 * Int64($0 - lo) / Int64(hi - lo)) })
+                }
+                lines.append(ValueLines(words: words, input: crop(a), output: crop(b)))
+            }
+        }
+        return lines
+    }
+
+    /// The crop enlarged `scale` times (bilinear, separable: along each row, then down each column),
+    /// on a white band `width` wide with `border` of white around it.
+    static func enlarged(_ crop: Crop, scale: Int, width: Int, border: Int, inverted: Bool) -> [UInt8] {
+        let w = crop.width * scale, h = crop.height * scale
+        // Source position and weight of each output coordinate, sampling at pixel centres.
+        func taps(_ n: Int, _ count: Int) -> [(Int, Int, Double)] {
+            (0..<n).map { i in
+                let f = max(0, (Double(i) + 0.5) / Double(scale) - 0.5)
+                let a = min(Int(f), count - 1)
+                return (a, min(a + 1, count - 1), f - Double(a))
+            }
+        }
+        let across = taps(w, crop.width), down = taps(h, crop.height)
+        var wide = [Double](repeating: 0, count: w * crop.height)
+        crop.gray.withUnsafeBufferPointer { g in
+            wide.withUnsafeMutableBufferPointer { out in
+                for y in 0..<crop.height {
+                    for (x, (a, b, t)) in across.enumerated() {
+                        out[y * w + x] = Double(g[y * crop.width + a]) * (1 - t) + Double(g[y * crop.width + b]) * t
+                    }
+                }
+            }
+        }
+        var rows = [UInt8](repeating: 255, count: width * (h + 2 * border))
+        wide.withUnsafeBufferPointer { src in
+            rows.withUnsafeMutableBufferPointer { out in
+                for (y, (a, b, t)) in down.enumerated() {
+                    for x in 0..<w {
+                        let level = UInt8(max(0, min(255, (src[a * w + x] * (1 - t) + src[b * w + x] * t).rounded())))
+                        out[(y + border) * width + x + border] = inverted ? 255 - level : level
+                    }
+                }
+            }
+        }
+        return rows
+    }
+
+    /// The words Tesseract reads in the crops, stacked on one white page, each enlarged three times
+    /// (bilinear) and set apart by white; once as they are and once inverted (dark text on light is
+    /// what it reads best, and text may be either).
+    static func read(_ crops: [Crop], in dir: URL) throws -> Set<String> {
+        let scale = 3, border = 12
+        let width = (crops.map(\.width).max() ?? 1) * scale + 2 * border
+        var found = Set<String>()
+        for inverted in [false, true] {
+            var page: [UInt8] = []
+            for crop in crops {
+                page += enlarged(crop, scale: scale, width: width, border: border, inverted: inverted)
+            }
+            let path = dir.appendingPathComponent("ocr-\(inverted ? "inverted" : "plain").pgm")
+            var data = Data("P5\n\(width) \(page.count / width)\n255\n".utf8)
+            data.append(contentsOf: page)
+            try data.write(to: path)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tesseract)
+            process.arguments = [path.path, "-", "--psm", "4"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            found.formUnion(words(text))
+        }
+        return found
     }
 }
 
