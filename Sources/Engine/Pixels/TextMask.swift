@@ -94,12 +94,9 @@ public struct TextMask: Sendable {
             let grown = candidate.components == 0 ? 2 + candidate.characterHeight / 5 : margin(candidate)
             let before = grown + (blocked.before ? candidate.characterHeight : 0)
             let after = grown + (blocked.after ? candidate.characterHeight : 0)
-            let b = candidate.box
-            let box = candidate.vertical
-                ? PixelBox(x0: b.x0 - grown, y0: b.y0 - before, x1: b.x1 + grown, y1: b.y1 + after)
-                : PixelBox(x0: b.x0 - before, y0: b.y0 - grown, x1: b.x1 + after, y1: b.y1 + grown)
-            rectangles.append(PixelBox(x0: max(0, box.x0), y0: max(0, box.y0),
-                                       x1: min(frame.width, box.x1), y1: min(frame.height, box.y1)))
+            rectangles.append(candidate.vertical
+                ? candidate.box.grown(left: grown, top: before, right: grown, bottom: after, within: frame.width, frame.height)
+                : candidate.box.grown(left: before, top: grown, right: after, bottom: grown, within: frame.width, frame.height))
         }
         // Between two overlapping rows of a block, over both their spans: a line between them may be
         // invisible where it crosses tissue of its own brightness and readable where it leaves it.

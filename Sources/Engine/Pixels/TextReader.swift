@@ -77,11 +77,7 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
     /// print LEAK warnings. A later borrow loads a new reader.
     static func closeAll() {
         warmingDone.wait()
-        let readers = pool.withLock { pool in
-            defer { pool.removeAll() }
-            return pool
-        }
-        _ = readers  // ended here, on this thread, by their deinit
+        pool.withLock { $0.removeAll() }  // each reader ends in its deinit
     }
 
     /// Checks at start-up that OCR can run, so a missing package is a configuration error, not a

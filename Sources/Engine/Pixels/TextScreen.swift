@@ -10,7 +10,10 @@ public struct PixelBox: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(x0),\(y0) \(width)x\(height)" }
 
     func grown(by margin: Int, within width: Int, _ height: Int) -> PixelBox {
-        PixelBox(x0: max(0, x0 - margin), y0: max(0, y0 - margin), x1: min(width, x1 + margin), y1: min(height, y1 + margin))
+        grown(left: margin, top: margin, right: margin, bottom: margin, within: width, height)
+    }
+    func grown(left: Int, top: Int, right: Int, bottom: Int, within width: Int, _ height: Int) -> PixelBox {
+        PixelBox(x0: max(0, x0 - left), y0: max(0, y0 - top), x1: min(width, x1 + right), y1: min(height, y1 + bottom))
     }
     func union(_ other: PixelBox) -> PixelBox {
         PixelBox(x0: min(x0, other.x0), y0: min(y0, other.y0), x1: max(x1, other.x1), y1: max(y1, other.y1))
