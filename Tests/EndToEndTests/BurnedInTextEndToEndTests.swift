@@ -232,7 +232,7 @@ final class BurnedInTextEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(score.delivered), 0.99 * Double(truth.count), "\(score)")
         XCTAssertLessThanOrEqual(score.changedOutside, 0.01, "\(score)")
         // A floor under the recall measured when this test was written (see the README); raise it as the detector improves.
-        XCTAssertGreaterThanOrEqual(score.recall, 0.85, "\(score)")
+        XCTAssertGreaterThanOrEqual(score.recall, 0.95, "\(score)")
 
         // What a person would try: OCR the value lines in the output. Tesseract's command line,
         // on each line cropped, stretched to its own range and enlarged, both ways round (about 20 s). It reads
@@ -369,14 +369,20 @@ struct ValueLines {
 /// Ground-truth boxes against the delivered pixels. A box counts as masked when every pixel of its
 /// visible text (at the box's brightest value, beside a clearly darker pixel) was changed; a box
 /// drawn white on white shows nothing and is counted apart.
+/// A value of several lines (an institution's name) has a box around its last line only, in this
+/// ground truth; its first line stands beside the key. So a value's box is taken from its key's top
+/// to its own bottom: the lines above the last are text, and masking them is not a change "outside".
+/// The score as the boxes are written is kept too (`changedOutsideAsWritten`), for comparison.
 struct BoxScore: CustomStringConvertible {
     var images = 0, delivered = 0, boxes = 0, visible = 0, masked = 0
     var outside = 0, outsideTotal = 0
+    var outsideAsWritten = 0, outsideTotalAsWritten = 0
     var recall: Double { visible == 0 ? 1 : Double(masked) / Double(visible) }
     var changedOutside: Double { outsideTotal == 0 ? 0 : Double(outside) / Double(outsideTotal) }
+    var changedOutsideAsWritten: Double { outsideTotalAsWritten == 0 ? 0 : Double(outsideAsWritten) / Double(outsideTotalAsWritten) }
     var description: String {
-        String(format: "%d of %d CT/MR slices delivered; %d boxes, %d with visible text, %d masked (recall %.3f); %.3f%% of pixels outside the boxes (grown by 12 px) changed",
-               delivered, images, boxes, visible, masked, recall, 100 * changedOutside)
+        String(format: "%d of %d CT/MR slices delivered; %d boxes, %d with visible text, %d masked (recall %.3f); %.3f%% of pixels outside the boxes (grown by 12 px) changed (%.3f%% with values of several lines boxed at their last line only)",
+               delivered, images, boxes, visible, masked, recall, 100 * changedOutside, 100 * changedOutsideAsWritten)
     }
 
     static func measure(truth: [String: URL], inbox: URL, outputs: [String: URL],
@@ -390,17 +396,25 @@ struct BoxScore: CustomStringConvertible {
             let rows = Int(file.dataset.uint16(.rows) ?? 0), columns = Int(file.dataset.uint16(.columns) ?? 0)
             let a = try pixels(input), b = try pixels(out)
             let span = Double(a.max()! - a.min()!)
-            var near = [Bool](repeating: false, count: a.count)
+            var near = [Bool](repeating: false, count: a.count), nearAsWritten = near
             let object = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
             for annotation in object?["annotation"] as? [[String: Any]] ?? [] {
+                let keyBox = (annotation["key"] as? [String: Any])?["bbox"] as? [Int]
                 for part in ["key", "value"] {
-                    guard let box = (annotation[part] as? [String: Any])?["bbox"] as? [Int], box.count == 4 else { continue }
+                    guard var box = (annotation[part] as? [String: Any])?["bbox"] as? [Int], box.count == 4 else { continue }
+                    func grow(_ box: [Int], into near: inout [Bool]) {
+                        let (x0, y0) = (max(0, box[0]), max(0, box[1])), (x1, y1) = (min(columns - 1, box[2]), min(rows - 1, box[3]))
+                        guard x0 <= x1, y0 <= y1 else { return }
+                        for y in max(0, y0 - 12)...min(rows - 1, y1 + 12) {
+                            for x in max(0, x0 - 12)...min(columns - 1, x1 + 12) { near[y * columns + x] = true }
+                        }
+                    }
+                    grow(box, into: &nearAsWritten)
+                    if part == "value", let keyBox, keyBox.count == 4, box[1] > keyBox[3] { box[1] = keyBox[1] }
                     let (x0, y0) = (max(0, box[0]), max(0, box[1])), (x1, y1) = (min(columns - 1, box[2]), min(rows - 1, box[3]))
                     guard x0 <= x1, y0 <= y1 else { continue }
                     score.boxes += 1
-                    for y in max(0, y0 - 12)...min(rows - 1, y1 + 12) {
-                        for x in max(0, x0 - 12)...min(columns - 1, x1 + 12) { near[y * columns + x] = true }
-                    }
+                    grow(box, into: &near)
                     var hi = Int32.min, lo = Int32.max
                     for y in y0...y1 { for x in x0...x1 { hi = max(hi, a[y * columns + x]); lo = min(lo, a[y * columns + x]) } }
                     guard Double(hi - lo) >= 0.3 * span else { continue }
@@ -425,6 +439,10 @@ struct BoxScore: CustomStringConvertible {
             for p in a.indices where !near[p] {
                 score.outsideTotal += 1
                 if a[p] != b[p] { score.outside += 1 }
+            }
+            for p in a.indices where !nearAsWritten[p] {
+                score.outsideTotalAsWritten += 1
+                if a[p] != b[p] { score.outsideAsWritten += 1 }
             }
         }
         return score

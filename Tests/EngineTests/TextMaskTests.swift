@@ -107,4 +107,85 @@ final class TextMaskTests: XCTestCase {
             XCTAssertTrue(r.x1 > box.x0 - 12 && r.x0 <= box.x1 + 12 && r.y1 > box.y0 - 12 && r.y0 <= box.y1 + 12, "\(r) far from \(box)")
         }
     }
+
+    /// Soft tissue (100...131) with an air corner, as a CT windowed to 0...255 is stored.
+    private func tissue(width: Int, height: Int) -> [UInt16] {
+        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
+        var values = [UInt16](repeating: 0, count: width * height)
+        for y in 0..<height {
+            for x in 0..<width where x + y >= 30 {
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                values[y * width + x] = UInt16(100 + Int(seed >> 59))
+            }
+        }
+        return values
+    }
+
+    /// How many of the pixels the text changed lie outside the mask's rectangles.
+    private func uncovered(_ values: [UInt16], _ before: [UInt16], width: Int, rows: Range<Int>, by mask: TextMask) -> (inked: Int, missed: Int) {
+        var inked = 0, missed = 0
+        for i in values.indices where values[i] != before[i] && rows.contains(i / width) {
+            inked += 1
+            let (x, y) = (i % width, i / width)
+            if !mask.rectangles.contains(where: { x >= $0.x0 && x < $0.x1 && y >= $0.y0 && y < $0.y1 }) { missed += 1 }
+        }
+        return (inked, missed)
+    }
+
+    /// An overlay whose last line the frame's edge cuts: the tops of its letters (3 px of a 10 px
+    /// line) are all that is left of it, too thin to be a line by height, but they are where the
+    /// block's next line would be, and they are masked.
+    func testALastLineCutByTheFramesEdgeIsMasked() throws {
+        let (width, height) = (256, 256)
+        // Drawn on a taller slice, then cut to the frame: the frame ends 3 px into the last line.
+        let placement = TextPlacement("Patient ID: 3209648408\nName: SEXTON CARMEN\nDOB: 08/04/1932", x: 40, y: 0, height: 10, ink: 255)
+        let lineBoxes = BurnedInText.boxes(of: placement).lineBoxes
+        var shifted = placement
+        shifted.y = height - 3 - lineBoxes[2].y0
+        let tall = height + 20
+        var values = tissue(width: width, height: tall)
+        let before = values
+        _ = BurnedInText.draw([shifted], into: &values, rows: tall, columns: width, signed: false)
+        let frame = Frame(width: width, height: height, values: values[0..<(width * height)].map { Int32($0) })
+        let mask = try TextMask.find(in: frame, index: 0)
+        let cut = uncovered(Array(values[0..<(width * height)]), Array(before[0..<(width * height)]), width: width,
+                            rows: (height - 3)..<height, by: mask)
+        XCTAssertGreaterThan(cut.inked, 10, "the cut line has ink in the frame")
+        XCTAssertEqual(cut.missed, 0, "\(cut.missed) of \(cut.inked) ink pixels of the cut line outside the mask \(mask.rectangles)")
+        let all = uncovered(Array(values[0..<(width * height)]), Array(before[0..<(width * height)]), width: width,
+                            rows: 0..<height, by: mask)
+        XCTAssertEqual(all.missed, 0, "\(all.missed) of \(all.inked) ink pixels outside the mask")
+    }
+
+    /// A key column whose first line runs along a saturated band (the lower half of its letters lies
+    /// in the band), with a value of three lines between it and the next key: the line is followed
+    /// along the band only so far, but it starts where the column's other keys start, and is
+    /// masked from there.
+    func testAKeyLineAlongASaturatedBandStartsWhereItsColumnStarts() throws {
+        let (width, height) = (256, 256)
+        var values = tissue(width: width, height: height)
+        let pitch = 9 + BurnedInText.lineGap(height: 9)
+        let key = TextPlacement("Institution:", x: 20, y: 60, height: 9)
+        let otherKeys = TextPlacement("Study Date:\nPatient ID:\nName:", x: 20, y: 60 + 3 * pitch, height: 9)
+        let first = BurnedInText.boxes(of: key).box
+        // The band: from the frame's left edge to two thirds along the first key, over its lower half.
+        for y in (first.y0 + first.height / 2)...(first.y1 + 2) {
+            for x in 0..<(first.x0 + 2 * first.width / 3) { values[y * width + x] = 255 }
+        }
+        let before = values
+        let valueColumn = TextPlacement("Nielsen, Jimenez\nand Aguilar\nCommunity Hospital\n1999 Sep 23\n3209648408\nSEXTON CARMEN",
+                                        x: BurnedInText.boxes(of: otherKeys).box.x1 + 6, y: 60, height: 9)
+        _ = BurnedInText.draw([key, otherKeys, valueColumn], into: &values, rows: height, columns: width, signed: false)
+        let frame = Frame(width: width, height: height, values: values.map { Int32($0) })
+        let mask = try TextMask.find(in: frame, index: 0)
+        let line = uncovered(values, before, width: width, rows: first.y0..<(first.y1 + 1), by: mask)
+        XCTAssertGreaterThan(line.inked, 50)
+        XCTAssertEqual(line.missed, 0, "\(line.missed) of \(line.inked) ink pixels of the first key outside the mask \(mask.rectangles)")
+        // The band away from the text is left alone.
+        let band = first.y1 + 1
+        XCTAssertEqual(frame[band * width + 2], 255)
+        var masked = frame
+        mask.apply(to: &masked, value: 0)
+        XCTAssertEqual(masked[band * width + 2], 255, "the band's far end is not text")
+    }
 }

@@ -77,13 +77,20 @@ public struct TextMask: Sendable {
         // other lines start: overlay blocks are aligned, and the part of the line that touches the
         // bright structure is lost to the screen with it. The edge counts when two other lines of
         // the block keep it (within 2 px), so one stray row does not drag the mask across the image.
+        // The block is every line linked to this one through neighbours: the first line of a key
+        // column can be four lines of a long value away from the next key.
         let followedLines = lines
+        let block = blocks(followedLines.map(\.row))
         for i in followedLines.indices where !followedLines[i].row.vertical && followedLines[i].blocked.before {
             let a = followedLines[i].row
-            let starts = followedLines.map(\.row).filter { b in
-                !b.vertical && (b.box.y1 <= a.box.y0 || a.box.y1 <= b.box.y0) && continues(a, b) && b.box.x0 < a.box.x0
-            }.map(\.box.x0)
-            if let edge = starts.filter({ x in starts.filter { abs($0 - x) <= 2 }.count >= 2 }).max() {
+            let starts = followedLines.indices.filter { j in
+                let b = followedLines[j].row
+                return !b.vertical && block[j] == block[i] && (b.box.y1 <= a.box.y0 || a.box.y1 <= b.box.y0)
+            }.map { followedLines[$0].row.box.x0 }
+            let edges = starts.filter { x in starts.filter { abs($0 - x) <= 2 }.count >= 2 }
+            // A line that already starts at one of the block's edges (an indented column) stays there.
+            guard !edges.contains(where: { abs($0 - a.box.x0) <= 2 }) else { continue }
+            if let edge = edges.filter({ $0 < a.box.x0 }).max() {
                 lines[i].row.box.x0 = edge
             }
         }
@@ -148,9 +155,15 @@ public struct TextMask: Sendable {
         guard !band.isEmpty else { return FollowedRow(box: row.box) }
         band.sort()
         let background = band[band.count / 2]
+        // Dark ink in the frame's very lowest value stands out at the screen's lower contrast there.
+        let end: Int64 = row.polarity == .dark ? -Int64(range.lo) : Int64.max
+        let endThreshold = max(1, Int64((Double(range.hi - range.lo) * TextScreen.saturatedContrast).rounded(.up)))
         func ink(_ along: Int) -> Int? {
             var count = 0
-            for c in band0..<band1 where value(along, c) - background >= threshold { count += 1 }
+            for c in band0..<band1 {
+                let v = value(along, c)
+                if v - background >= (v == end ? endThreshold : threshold) { count += 1 }
+            }
             return 10 * count > 7 * (band1 - band0) ? nil : count
         }
         let reach = 3 * h
@@ -162,15 +175,34 @@ public struct TextMask: Sendable {
             if count > 0 { x1 = a + 1; gap = 0 } else { gap += 1 }
             a += 1
         }
+        if a >= box.x1 + reach, gap <= 1 { blockedAfter = true }
         gap = 0; a = box.x0 - 1
         while a >= max(0, box.x0 - reach), gap <= h {
             guard let count = ink(a) else { blockedBefore = gap <= 1; break }
             if count > 0 { x0 = a; gap = 0 } else { gap += 1 }
             a -= 1
         }
+        // Still on ink where the walk ends: something of the text's brightness runs along the line
+        // (a band under the letters), which is as much a wall as one across it.
+        if a < box.x0 - reach, gap <= 1 { blockedBefore = true }
         let followed = row.vertical ? PixelBox(x0: row.box.x0, y0: x0, x1: row.box.x1, y1: x1)
             : PixelBox(x0: x0, y0: row.box.y0, x1: x1, y1: row.box.y1)
         return FollowedRow(box: followed, blockedBefore: blockedBefore, blockedAfter: blockedAfter)
+    }
+
+    /// Which block each row belongs to: rows joined when one continues the other, and so on (a
+    /// block's lines are linked through their neighbours, not each to each).
+    static func blocks(_ rows: [TextCandidate]) -> [Int] {
+        var parent = Array(rows.indices)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+            return i
+        }
+        for i in rows.indices {
+            for j in rows.indices where j > i && continues(rows[i], rows[j]) { parent[root(i)] = root(j) }
+        }
+        return rows.indices.map(root)
     }
 
     /// A row followed along its line, and whether each end ran straight into something of the
@@ -204,6 +236,9 @@ public struct TextMask: Sendable {
         let extreme = row.polarity == .bright ? Int64(range.lo) + Int64((span * TextScreen.extremity).rounded(.up))
             : -(Int64(range.hi) - Int64((span * TextScreen.extremity).rounded(.up)))
         let floor = max(extreme, peak - Int64((span * 0.3).rounded()))
+        // Dark ink in the frame's very lowest value stands out at the screen's lower contrast there.
+        let end: Int64 = row.polarity == .dark ? -Int64(range.lo) : Int64.max
+        let endThreshold = max(1, Int64((span * TextScreen.saturatedContrast).rounded(.up)))
         // In row coordinates: `along` runs with the text, `across` over the stack of lines.
         let acrossCount = row.vertical ? frame.width : frame.height
         let box = row.vertical ? PixelBox(x0: row.box.y0, y0: row.box.x0, x1: row.box.y1, y1: row.box.x1) : row.box
@@ -228,7 +263,7 @@ public struct TextMask: Sendable {
             // Letters are counted in the block's colour; what stands out at all must not run long.
             var runs = 0, run = 0, bright = 0, longest = 0, standing = 0
             for v in values {
-                let stands = v - background >= threshold && v >= extreme
+                let stands = v - background >= (v == end ? endThreshold : threshold) && v >= extreme
                 if stands { bright += 1; standing += 1; longest = max(longest, standing) } else { standing = 0 }
                 if stands && v >= floor {
                     run += 1
@@ -239,7 +274,7 @@ public struct TextMask: Sendable {
             }
             if run > 0 { runs += 1 }
             guard runs >= 3 && longest <= longestStroke && 10 * bright <= 6 * box.width else { return false }
-            for (k, v) in values.enumerated() where v - background >= threshold && v >= floor { lineInk[k] = true }
+            for (k, v) in values.enumerated() where v - background >= (v == end ? endThreshold : threshold) && v >= floor { lineInk[k] = true }
             return true
         }
         /// The line's extent along: the longest stretch of ink columns with gaps of at most two
@@ -272,7 +307,10 @@ public struct TextMask: Sendable {
                 // A line of the block is about as high as the row; a taller band is not a line of text.
                 guard thickness <= lineHeight + lineHeight / 2 + 1 else { break }
                 lines += 1
-                guard 2 * thickness >= lineHeight, let (a0, a1) = extent() else { continue }  // an underline or a stray pixel row
+                // A thin band is an underline or a stray pixel row, unless the frame's edge cuts it:
+                // then it is what is left of a line (the tops of its letters).
+                let cut = c < 0 || c >= acrossCount
+                guard 2 * thickness >= lineHeight || cut, let (a0, a1) = extent() else { continue }
                 let (c0, c1) = step < 0 ? (c + 1, start + 1) : (start, c)
                 let lineBox = row.vertical ? PixelBox(x0: c0, y0: a0, x1: c1, y1: a1) : PixelBox(x0: a0, y0: c0, x1: a1, y1: c1)
                 found.append(TextCandidate(box: lineBox, polarity: row.polarity, vertical: row.vertical, components: 0,
