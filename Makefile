@@ -1,7 +1,7 @@
 # ctdeid — two commands on a fresh Debian 12 machine (as root): `make demo`, `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libdcmtk-dev dcmtk libsystemd-dev libsqlite3-dev pkg-config dicom3tools sqlite3 systemd dpkg-dev \
+APT_PACKAGES := libdcmtk-dev dcmtk libgdcm-tools libsystemd-dev libsqlite3-dev pkg-config dicom3tools sqlite3 systemd dpkg-dev \
   libtesseract-dev tesseract-ocr-eng
 DEMO := var/demo
 BIN_RELEASE := .build/release/ctdeid

@@ -96,6 +96,12 @@ int ctd_init(char *err, size_t errlen) {
         DcmRLEEncoderRegistration::registerCodecs();
         DJEncoderRegistration::registerCodecs();
         DJLSEncoderRegistration::registerCodecs();
+        // A standard attribute encoded as UN (GDCM writes every attribute so when it converts an
+        // implicit VR file to an explicit VR syntax) is read with its dictionary VR, at every
+        // depth: the profile's actions, UID remapping, date shifting, the word check and head
+        // detection all need the real VR, and the output is written with it. Undefined-length UN
+        // is read as an implicit VR sequence already (CP-246).
+        dcmEnableUnknownVRConversion.set(OFTrue);
     });
     if (!dcmDataDict.isDictionaryLoaded()) {
         const char *env = std::getenv(DCM_DICT_ENVIRONMENT_VARIABLE);
@@ -500,6 +506,18 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]) {
     vr[0] = name ? name[0] : 'U';
     vr[1] = name ? name[1] : 'N';
     vr[2] = 0;
+}
+
+int ctd_dictionary_allows(uint16_t group, uint16_t element, const char *vr) {
+    const DcmDataDictionary &dictionary = dcmDataDict.rdlock();
+    const DcmDictEntry *entry = dictionary.findEntry(DcmTagKey(group, element), nullptr);
+    int allows = -1;
+    if (entry) {
+        DcmVR actual(vr);
+        allows = (entry->getVR().getEVR() == actual.getEVR() || entry->getVR().isEquivalent(actual)) ? 1 : 0;
+    }
+    dcmDataDict.rdunlock();
+    return allows;
 }
 
 int ctd_syncfs(int fd) { return ::syncfs(fd); }

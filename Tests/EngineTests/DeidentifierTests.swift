@@ -179,6 +179,50 @@ final class DeidentifierTests: XCTestCase {
 
 final class IdentityTokensTests: XCTestCase {
     /// The ASCII fast path splits exactly as the Unicode rule does.
+    /// The word check reads text as the character set in force for its item, across every
+    /// component group of a name, through ISO 2022 escapes and with accents folded away.
+    func testTheWordCheckReadsEveryCharacterSetAndForm() throws {
+        let dir = try temporaryDirectory()
+        let file = DicomFile()
+        let ds = file.dataset
+        ds.put(.specificCharacterSet, "\\ISO 2022 IR 87")
+        ds.put(.sopClassUID, DeidentifierTests.ctImage)
+        ds.put(.sopInstanceUID, "1.2.826.0.1.3680043.9.7391.100")
+        // Alphabetic, ideographic and phonetic groups; the last two in JIS X 0208 after ESC $ B.
+        let esc: UInt8 = 0x1B
+        let yamada: [UInt8] = [0x3B, 0x33, 0x45, 0x44]                         // 山田
+        let phonetic: [UInt8] = [0x24, 0x64, 0x24, 0x5E, 0x24, 0x40]            // やまだ
+        let name = Array("Yamada^Tarou=".utf8) + [esc, 0x24, 0x42] + yamada + [esc, 0x28, 0x42] + Array("^=".utf8)
+            + [esc, 0x24, 0x42] + phonetic + [esc, 0x28, 0x42]
+        XCTAssertTrue(ds.put(.patientName, bytes: name, vr: "PN"))
+        XCTAssertEqual(CharsetConverter(specificCharacterSet: "\\ISO 2022 IR 87").utf8(name), "Yamada^Tarou=山田^=やまだ")
+        ds.put(Tag(0x0008, 0x0080), "MÜLLERSTIFT KLINIK")                     // removed: its words are identity
+        // Kept text that repeats them: the phonetic name in an item that says it is UTF-8, the
+        // alphabetic name split by an escape to ASCII, the institution without its accent.
+        let item = ds.appendItem(Tag(0x0040, 0x0260))!                        // Performed Protocol Code Sequence
+        item.put(.specificCharacterSet, "ISO_IR 192")
+        item.put(Tag(0x0008, 0x0100), "P1")
+        item.put(Tag(0x0008, 0x0102), "LOCAL")
+        item.put(Tag(0x0008, 0x0104), "やまだ protocol")
+        XCTAssertTrue(ds.put(Tag(0x0018, 0x1030), bytes: Array("YAMA".utf8) + [esc, 0x28, 0x42] + Array("DA HEAD".utf8), vr: "LO"))
+        let second = ds.appendItem(Tag(0x0040, 0x0260))!
+        second.put(Tag(0x0008, 0x0100), "P2")
+        second.put(Tag(0x0008, 0x0102), "LOCAL")
+        second.put(Tag(0x0008, 0x0104), "MULLERSTIFT room 2")
+        ds.put(Tag(0x0018, 0x0015), "TAROU")                                   // a code holding the name
+        ds.put(Tag(0x0018, 0x5100), "HFS")                                     // a code holding none
+        let input = try file.roundTrip(in: dir, name: "input.dcm")
+        let deidentifier = Deidentifier(profile: try Profile(options: ProfileOption.defaults), uids: UIDRemapper(secret: testSecret))
+        XCTAssertNil(deidentifier.quarantineReason(for: input))
+        deidentifier.apply(to: input, patient: PatientContext(deidentificationID: "DEID-0001", dateShifter: DateShifter(days: -100)))
+        let output = try input.roundTrip(in: dir, name: "output.dcm").dataset
+        XCTAssertEqual(output.items(Tag(0x0040, 0x0260)).first?.string(Tag(0x0008, 0x0104)), "REMOVED", "phonetic name read as UTF-8 in its item")
+        XCTAssertEqual(output.string(Tag(0x0018, 0x1030)), "REMOVED", "a name split by an escape")
+        XCTAssertEqual(output.items(Tag(0x0040, 0x0260)).last?.string(Tag(0x0008, 0x0104)), "REMOVED", "the institution without its accent")
+        XCTAssertEqual(output.string(Tag(0x0018, 0x0015)), "REMOVED", "a code holding the name")
+        XCTAssertEqual(output.string(Tag(0x0018, 0x5100)), "HFS")
+    }
+
     func testASCIISplitAgreesWithTheUnicodeRule() {
         let samples = ["QUARTZHOLLOW^ZEPHYRINA", "Patient Zephyrina fell at home", "  44 velvetmoor-lane, apt.7 ",
                        "", "^^", "a", "AbC123xYz_9", "1.2.840.10008", "O'BRIEN\\SMITH=JONES", "tab\there\nnewline",

@@ -118,6 +118,11 @@ int ctd_dictionary_knows(uint16_t group, uint16_t element);
 /* Dictionary VR of a standard tag ("UN" when unknown). */
 void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
 
+/* Whether the data dictionary allows `vr` for a standard tag: 1 when it is the dictionary's VR or
+ * one the dictionary's ambiguous VR stands for (US or SS for "xs", OB or OW for "ox"), 0 when the
+ * dictionary gives another VR, -1 when the dictionary does not know the tag. */
+int ctd_dictionary_allows(uint16_t group, uint16_t element, const char *vr);
+
 /* syncfs(2), which Swift's Glibc module does not export: one flush per job, not per file. */
 int ctd_syncfs(int fd);
 

@@ -1,5 +1,6 @@
 import CDCMTK
 import Foundation
+import Synchronization
 
 /// Why DCMTK could not read or write a file. Never carries element values.
 public struct DicomError: Error, Sendable, CustomStringConvertible {
@@ -22,6 +23,19 @@ public enum DicomToolkit {
     public static func dictionaryKnows(_ tag: Tag) -> Bool {
         ctd_dictionary_knows(tag.group, tag.element) != 0
     }
+
+    /// Whether the data dictionary allows `vr` for the tag (its own VR, or one its ambiguous VR
+    /// stands for); nil when the dictionary does not know the tag. Asked for every element of
+    /// every file, so the answers are kept.
+    public static func dictionaryAllows(_ tag: Tag, vr: String) -> Bool? {
+        let key = UInt64(tag.group) << 32 | UInt64(tag.element) << 16 | UInt64(vr.utf8.reduce(0) { $0 << 8 | UInt16($1) })
+        if let known = allowedVRs.withLock({ $0[key] }) { return known }
+        let answer = ctd_dictionary_allows(tag.group, tag.element, vr)
+        let allows: Bool? = answer < 0 ? nil : answer == 1
+        allowedVRs.withLock { $0[key] = allows }
+        return allows
+    }
+    private static let allowedVRs = Mutex<[UInt64: Bool?]>([:])
 
     /// The VR the data dictionary gives a standard tag ("UN" when unknown).
     public static func dictionaryVR(_ tag: Tag) -> String {
@@ -55,6 +69,7 @@ public final class DicomFile {
             throw DicomError(reason: String(cBuffer: buffer))
         }
         self.handle = handle
+        dataset.readByDictionary()
     }
 
     /// An empty file, to build test data in memory.
@@ -64,6 +79,7 @@ public final class DicomFile {
 
     init(handle: OpaquePointer) {
         self.handle = handle
+        dataset.readByDictionary()
     }
 
     /// Pixel data left in the input file (see `InputFile.parse`), and the file it is in.
@@ -235,6 +251,40 @@ public struct DicomItem {
     }
 
     /// Makes the element zero-length (an empty sequence for SQ), creating it when absent.
+    static let stringVRs: Set<String> = ["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"]
+
+    /// A standard attribute written with a VR its dictionary entry does not allow (a StudyDate as
+    /// LO or OB) is read by the dictionary, at every depth, as the file is loaded: written again
+    /// with the dictionary's VR when its value reads as such (text, or numbers written as text),
+    /// else removed. Everything that reads the file (the safety checks, head detection, the
+    /// profile) then sees the real VR, and the output carries it. UN is read by the dictionary by
+    /// DCMTK itself (see the shim's `ctd_init`); private and unknown tags are left to the profile.
+    func readByDictionary() {
+        // DCMTK's own classes for pixel and overlay data report internal names ("Pi", "Ov"): not a VR read from the file.
+        for element in elements where !element.tag.isPrivate && element.vr != "UN" && !element.tag.isGroupLength
+            && element.vr.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) {
+            guard DicomToolkit.dictionaryAllows(element.tag, vr: element.vr) == false else {
+                if element.isSequence { for child in items(element.tag) { child.readByDictionary() } }
+                continue
+            }
+            let dictionaryVR = DicomToolkit.dictionaryVR(element.tag)
+            let readable = !element.isSequence && dictionaryVR != "SQ"
+                && (Self.stringVRs.contains(dictionaryVR) || Self.stringVRs.contains(element.vr))
+            if readable, let bytes = bytes(element.tag) ?? binary(element.tag), put(element.tag, bytes: bytes, vr: dictionaryVR) {
+                continue
+            }
+            remove(element.tag)
+        }
+    }
+
+    /// Sets a string element's value from its bytes as they are (in the item's character set).
+    @discardableResult
+    public func put(_ tag: Tag, bytes: [UInt8], vr: String) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { ctd_put_string(pointer, tag.group, tag.element, vr, $0.baseAddress, $0.count) == 0 }
+        }
+    }
+
     @discardableResult
     public func putEmpty(_ tag: Tag, vr: String? = nil) -> Bool {
         if let vr { return ctd_put_empty(pointer, tag.group, tag.element, vr) == 0 }
@@ -254,24 +304,33 @@ public struct DicomItem {
 /// IR 87, charsets declared inside a sequence item); callers keep the raw bytes for matching.
 public final class CharsetConverter {
     private let handle: OpaquePointer?
+    /// Japanese code extensions: DCMTK converts them through the C library's iconv, which on glibc
+    /// does not know ISO 2022 IR 87 by that name; Foundation's ISO-2022-JP reads the same escapes
+    /// (ESC $ B to JIS X 0208, ESC ( B back to ASCII).
+    private let japanese: Bool
 
     public init(specificCharacterSet: String) {
         handle = ctd_charset_new(specificCharacterSet)
+        japanese = ["ISO 2022 IR 87", "ISO 2022 IR 13", "ISO 2022 IR 159"].contains { specificCharacterSet.contains($0) }
     }
 
     deinit { if let handle { ctd_charset_free(handle) } }
 
     public func utf8(_ bytes: [UInt8]) -> String? {
-        guard let handle else { return nil }
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
-        var out: UnsafeMutablePointer<CChar>?
-        var length = 0
-        let status = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { ctd_charset_convert(handle, $0.baseAddress, $0.count, &out, &length) }
+        // ISO 2022 text is 7-bit too: only bytes without ESC read as ASCII.
+        if bytes.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) { return String(decoding: bytes, as: UTF8.self) }
+        if let handle {
+            var out: UnsafeMutablePointer<CChar>?
+            var length = 0
+            let status = bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { ctd_charset_convert(handle, $0.baseAddress, $0.count, &out, &length) }
+            }
+            if status == 0, let out {
+                defer { ctd_string_free(out) }
+                return String(cString: out)
+            }
         }
-        guard status == 0, let out else { return nil }
-        defer { ctd_string_free(out) }
-        return String(cString: out)
+        return japanese ? String(data: Data(bytes), encoding: .iso2022JP) : nil
     }
 }
 

@@ -50,8 +50,16 @@ public struct Deidentifier: Sendable {
     /// Why this file cannot be made safe by metadata de-identification, if it cannot.
     public func quarantineReason(for file: DicomFile) -> QuarantineReason? {
         let dataset = file.dataset
-        guard let sopClass = dataset.string(.sopClassUID) ?? file.meta.string(.mediaStorageSOPClassUID),
-              !sopClass.isEmpty else { return .missingSOPClass }
+        // The checks read the dataset, whatever the meta claims: an over-long (0002,0000) makes
+        // the reader take the dataset's first elements (SOPClassUID among them) for meta.
+        if let stray = file.meta.elements.first(where: { $0.tag.group != 0x0002 }) {
+            return .fileMetaMismatch("element \(stray.tag) read as file meta")
+        }
+        if let stray = dataset.elements.first(where: { $0.tag.group == 0x0002 }) {
+            return .fileMetaMismatch("file meta element \(stray.tag) read as dataset")
+        }
+        guard let sopClass = dataset.string(.sopClassUID), !sopClass.isEmpty else { return .missingSOPClass }
+        guard let instance = dataset.string(.sopInstanceUID), !instance.isEmpty else { return .missingSOPInstance }
         if SafetyPolicy.allowedSOPClasses[sopClass] == nil { return .sopClassNotAllowed(sopClass) }
         // With the pixel check on, such images take the same path as every other: masked or quarantined by what is found.
         if burnedIn == .off, dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
@@ -64,6 +72,7 @@ public struct Deidentifier: Sendable {
             let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
             let expected = (Int(rows) * Int(columns) * samples * frames * Int(bits) + 7) / 8
             if Int(length) < expected { return .pixelDataTruncated(expected: expected, found: Int(length)) }
+            if Int(length) > expected + (expected & 1) { return .pixelDataOverlong(expected: expected, found: Int(length)) }
         }
         return nil
     }
@@ -123,9 +132,16 @@ public struct Deidentifier: Sendable {
 private struct Walk {
     let deidentifier: Deidentifier
     let patient: PatientContext
+    /// The dataset's SpecificCharacterSet; an item with its own is read with that one.
     let characterSet: String
     var tokens = IdentityTokens()
-    private var converter: CharsetConverter?
+    /// The words of names and of the patient's identifiers alone: what a coded (CS) value is checked
+    /// against. A code such as HEAD is no identity because a removed description said HEAD.
+    var personal = IdentityTokens()
+    /// The file's own UIDs that are about to be remapped: a text value that quotes one (a
+    /// RetrieveURL with the study's UID in it) gives the original away as surely as a name.
+    var originalUIDs: [[UInt8]] = []
+    private var converters: [String: CharsetConverter] = [:]
 
     init(deidentifier: Deidentifier, patient: PatientContext, characterSet: String) {
         self.deidentifier = deidentifier
@@ -135,7 +151,7 @@ private struct Walk {
 
     var profile: Profile { deidentifier.profile }
 
-    static let textVRs: Set<String> = ["PN", "LO", "SH", "AE", "ST", "LT", "UT", "UC", "CS"]
+    static let textVRs: Set<String> = ["PN", "LO", "SH", "AE", "ST", "LT", "UT", "UC", "CS", "UR"]
 
     /// The VR that decides the action: the dictionary's when the file says UN.
     func effectiveVR(_ element: ElementInfo) -> String {
@@ -147,47 +163,85 @@ private struct Walk {
     /// Gathers the values the identity words come from, then takes the words from the cache when
     /// another file had the same values (the files of a series share them).
     mutating func collectTokens(_ item: DicomItem) {
-        var sources: [(bytes: [UInt8], minimum: Int)] = []
-        gatherSources(item, into: &sources)
-        var key = Array(characterSet.utf8)
+        var sources: [Source] = []
+        var uids: Set<[UInt8]> = []
+        gatherSources(item, characterSet: characterSet, into: &sources, uids: &uids)
+        originalUIDs = uids.sorted { $0.lexicographicallyPrecedes($1) }
+        var key: [UInt8] = []
         for source in sources {
             key.append(0xFF)
-            key.append(UInt8(source.minimum))
+            key.append(UInt8(source.minimum) | (source.personal ? 0x80 : 0))
+            key.append(contentsOf: source.characterSet.utf8)
+            key.append(0)
             withUnsafeBytes(of: UInt32(source.bytes.count).littleEndian) { key.append(contentsOf: $0) }
             key.append(contentsOf: source.bytes)
         }
-        let characterSet = characterSet
-        tokens = deidentifier.tokenCache.tokens(for: key) {
-            var tokens = IdentityTokens()
-            var converter: CharsetConverter?
+        let sets = deidentifier.tokenCache.tokens(for: key) {
+            var sets = IdentityTokenCache.Sets()
+            var converters: [String: CharsetConverter] = [:]
+            func add(_ text: String, _ source: Source) {
+                sets.all.add(text, minimumLength: source.minimum)
+                if source.personal { sets.personal.add(text, minimumLength: source.minimum) }
+            }
             for source in sources {
                 if source.minimum == Self.birthDate {
-                    tokens.add(String(decoding: source.bytes, as: UTF8.self), minimumLength: source.minimum)
+                    add(String(decoding: source.bytes, as: UTF8.self), source)
                     continue
                 }
-                tokens.add(IdentityTokens.latin1(source.bytes), minimumLength: source.minimum)
-                // ASCII reads the same as Latin-1 and as UTF-8: once is enough.
-                guard !source.bytes.allSatisfy({ $0 < 0x80 }) else { continue }
-                if converter == nil { converter = CharsetConverter(specificCharacterSet: characterSet) }
-                if let text = converter?.utf8(source.bytes) { tokens.add(text, minimumLength: source.minimum) }
+                add(IdentityTokens.latin1(IdentityTokens.withoutEscapes(source.bytes)), source)
+                // Plain ASCII reads the same as Latin-1 and as UTF-8: once is enough. (ISO 2022
+                // text is 7-bit too, but its escapes switch to other sets: it is converted.)
+                guard !IdentityTokens.isPlainASCII(source.bytes) else { continue }
+                let converter = converters[source.characterSet] ?? CharsetConverter(specificCharacterSet: source.characterSet)
+                converters[source.characterSet] = converter
+                if let text = converter.utf8(source.bytes) { add(text, source) }
             }
-            return tokens
+            return sets
         }
+        tokens = sets.all
+        personal = sets.personal
     }
 
     /// A birth date is one word of 8 digits, as read (the minimum length marks it).
     static let birthDate = 8
 
+    /// A value the identity words come from, with the character set in force where it was found.
+    struct Source {
+        var bytes: [UInt8]
+        var minimum: Int
+        var characterSet: String
+        /// A name, an identifier of the patient or the birth date.
+        var personal = false
+    }
+
+    /// The patient's identifiers (besides names, which are every PN): PatientID, OtherPatientIDs,
+    /// AccessionNumber, MedicalRecordLocator, AdmissionID, IssuerOfPatientID.
+    static let patientIdentifiers: Set<Tag> = [
+        Tag(0x0010, 0x0020), Tag(0x0010, 0x1000), Tag(0x0008, 0x0050), Tag(0x0010, 0x1090), Tag(0x0038, 0x0010), Tag(0x0010, 0x0021),
+    ]
+
+    /// The character set in force in an item: its own SpecificCharacterSet, else the enclosing one's.
+    static func characterSet(of item: DicomItem, inheriting outer: String) -> String {
+        item.bytes(.specificCharacterSet).map { String(decoding: $0, as: UTF8.self) } ?? outer
+    }
+
     /// The values whose words must not survive anywhere: names, IDs and other text the profile
     /// removes, private text, and the birth date (minimum word length 8), at every depth.
-    private func gatherSources(_ item: DicomItem, into sources: inout [(bytes: [UInt8], minimum: Int)]) {
+    private func gatherSources(_ item: DicomItem, characterSet outer: String, into sources: inout [Source], uids: inout Set<[UInt8]>) {
+        let characterSet = Self.characterSet(of: item, inheriting: outer)
         for element in item.elements {
             let tag = element.tag
             if element.isSequence {
-                for child in item.items(tag) { gatherSources(child, into: &sources) }
+                for child in item.items(tag) { gatherSources(child, characterSet: characterSet, into: &sources, uids: &uids) }
                 continue
             }
             let vr = effectiveVR(element)
+            if vr == "UI", !Self.namesADefinition(tag) {
+                for value in item.strings(tag) where value.utf8.count >= 10 && !UIDRemapper.isStandard(value) {
+                    uids.insert(Array(value.utf8))
+                }
+                continue
+            }
             let isSource: Bool
             if tag.isPrivate {
                 isSource = !tag.isPrivateCreator && (Self.textVRs.contains(vr) || vr == "UN")
@@ -198,20 +252,25 @@ private struct Walk {
                 isSource = vr == "PN"
             }
             guard isSource, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { continue }
-            sources.append((bytes, vr == "PN" ? 2 : 3))
+            sources.append(Source(bytes: bytes, minimum: vr == "PN" ? 2 : 3, characterSet: characterSet,
+                                  personal: vr == "PN" || Self.patientIdentifiers.contains(tag)))
         }
-        if let birth = item.string(.patientBirthDate), birth.count == 8 { sources.append((Array(birth.utf8), Self.birthDate)) }
+        if let birth = item.string(.patientBirthDate), birth.count == 8 {
+            sources.append(Source(bytes: Array(birth.utf8), minimum: Self.birthDate, characterSet: "", personal: true))
+        }
     }
 
-    mutating func utf8(_ bytes: [UInt8]) -> String? {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
-        if converter == nil { converter = CharsetConverter(specificCharacterSet: characterSet) }
-        return converter?.utf8(bytes)
+    mutating func utf8(_ bytes: [UInt8], characterSet: String) -> String? {
+        if IdentityTokens.isPlainASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
+        let converter = converters[characterSet] ?? CharsetConverter(specificCharacterSet: characterSet)
+        converters[characterSet] = converter
+        return converter.utf8(bytes)
     }
 
     // MARK: applying the profile
 
-    mutating func process(_ item: DicomItem) {
+    mutating func process(_ item: DicomItem, characterSet outer: String? = nil) {
+        let characterSet = Self.characterSet(of: item, inheriting: outer ?? self.characterSet)
         var privateElements: [ElementInfo] = []
         for element in item.elements {
             let tag = element.tag
@@ -219,7 +278,10 @@ private struct Walk {
                 privateElements.append(element)
                 continue
             }
-            if tag.isGroupLength || tag.isFileMeta {
+            // Group lengths, file meta and command elements (a C-MOVE's destination and originator
+            // AE titles) never belong in a stored dataset; encrypted attributes and digital
+            // signatures carry the original identity (or its signer's) for whoever holds the key.
+            if tag.isGroupLength || tag.isFileMeta || tag.group == 0x0000 || Self.carriesOriginals(tag) {
                 item.remove(tag)
                 continue
             }
@@ -239,27 +301,75 @@ private struct Walk {
                 // that contains a word of a removed value (a name in a protocol note) is replaced.
                 // A tag neither the table nor the dictionary knows is no standard attribute anyone
                 // can vouch for (an unknown UN blob could hold anything): removed.
+                // One rule per kind for the rest: a UID is remapped like the table's (unless it
+                // names a class, syntax or coding scheme), a date or time goes as the options
+                // say dates go, and text of any string VR is checked for the removed values' words.
                 if !DicomToolkit.dictionaryKnows(tag) {
                     item.remove(tag)
                 } else if vr == "PN" {
                     dummy(item, element, vr: vr)
                 } else if element.isSequence {
-                    recurse(item, tag)
-                } else if Self.textVRs.contains(vr), vr != "CS", containsIdentity(item, tag) {
+                    recurse(item, tag, characterSet: characterSet)
+                } else if vr == "UI" {
+                    if !profile.options.contains(.retainUIDs), !Self.namesADefinition(tag) { remapUIDs(item, tag) }
+                } else if vr == "DA" || vr == "DT" || vr == "TM" {
+                    unlistedDate(element, vr: vr, in: item)
+                } else if Self.textVRs.contains(vr), containsIdentity(item, tag, characterSet: characterSet, coded: vr == "CS") {
                     dummy(item, element, vr: vr)
                 }
                 continue
             }
-            apply(rule.action, rule: rule, to: element, vr: vr, in: item)
+            apply(rule.action, rule: rule, to: element, vr: vr, in: item, characterSet: characterSet)
         }
         if !privateElements.isEmpty { processPrivate(item, privateElements) }
     }
 
-    mutating func apply(_ action: Action, rule: Profile.Rule, to element: ElementInfo, vr: String, in item: DicomItem) {
+    /// Encrypted Attributes Sequence, the rest of the digital signature group (0400,xxxx), Digital
+    /// Signatures Sequence and MAC Parameters Sequence.
+    static func carriesOriginals(_ tag: Tag) -> Bool {
+        tag.group == 0x0400 || tag == Tag(0xFFFA, 0xFFFA) || tag == Tag(0x4FFE, 0x0001)
+    }
+
+    /// UI attributes whose values name a definition (a SOP class, a transfer syntax, a coding
+    /// scheme or mapping resource), not an instance: their values identify nobody, and a receiver
+    /// needs them as they are. Well-known values (1.2.840.10008.*) are kept in any attribute.
+    static let definitionUIDs: Set<Tag> = [
+        Tag(0x0008, 0x0016), Tag(0x0008, 0x001A), Tag(0x0008, 0x001B), Tag(0x0008, 0x0062), Tag(0x0008, 0x1150),
+        Tag(0x0008, 0x010C), Tag(0x0008, 0x010D), Tag(0x0008, 0x0118), Tag(0x0004, 0x1510), Tag(0x0004, 0x1512),
+        Tag(0x0400, 0x0010), Tag(0x0400, 0x0510), Tag(0x0002, 0x0010), Tag(0x0008, 0x1462),
+    ]
+    static func namesADefinition(_ tag: Tag) -> Bool { definitionUIDs.contains(tag) }
+
+    /// A date, date-time or time the table does not list (another domain's dates, such as
+    /// DICONDE's or DICOS's): shifted with the patient's offset under the modified-dates option
+    /// (a time of day moves unchanged with a whole-day shift), kept under full dates, else removed.
+    func unlistedDate(_ element: ElementInfo, vr: String, in item: DicomItem) {
+        let tag = element.tag
+        if profile.options.contains(.retainFullDates) { return }
+        guard let shifter = patient.dateShifter else {
+            item.remove(tag)
+            return
+        }
+        guard vr != "TM" else { return }
+        let values = item.strings(tag)
+        let shifted = values.map { $0.isEmpty ? "" : (vr == "DA" ? shifter.shiftDate($0) : shifter.shiftDateTime($0)) }
+        if shifted.contains(where: { $0 == nil }) {
+            item.remove(tag)
+        } else if values.contains(where: { !$0.isEmpty }) {
+            item.put(tag, shifted.map { $0! }.joined(separator: "\\"), vr: vr)
+        }
+    }
+
+    mutating func apply(_ action: Action, rule: Profile.Rule, to element: ElementInfo, vr: String, in item: DicomItem,
+                        characterSet: String) {
         let tag = element.tag
         switch action {
         case .keep:
-            if element.isSequence { recurse(item, tag) }
+            if element.isSequence {
+                recurse(item, tag, characterSet: characterSet)
+            } else if Self.textVRs.contains(vr), containsIdentity(item, tag, characterSet: characterSet, coded: vr == "CS") {
+                dummy(item, element, vr: vr)
+            }
         case .remove:
             item.remove(tag)
         case .empty:
@@ -268,26 +378,26 @@ private struct Walk {
             dummy(item, element, vr: vr)
         case .replaceUID:
             if element.isSequence {
-                recurse(item, tag)
+                recurse(item, tag, characterSet: characterSet)
             } else if vr == "UI" {
                 remapUIDs(item, tag)
             } else {
                 dummy(item, element, vr: vr)
             }
         case .clean:
-            clean(rule: rule, element: element, vr: vr, in: item)
+            clean(rule: rule, element: element, vr: vr, in: item, characterSet: characterSet)
         }
     }
 
-    mutating func clean(rule: Profile.Rule, element: ElementInfo, vr: String, in item: DicomItem) {
+    mutating func clean(rule: Profile.Rule, element: ElementInfo, vr: String, in item: DicomItem, characterSet: String) {
         let tag = element.tag
         let fallback = rule.basic == .clean ? Action.remove : rule.basic
         switch vr {
         case "SQ":
-            recurse(item, tag)
+            recurse(item, tag, characterSet: characterSet)
         case "DA", "DT":
             guard let shifter = patient.dateShifter else {
-                apply(fallback, rule: rule, to: element, vr: vr, in: item)
+                apply(fallback, rule: rule, to: element, vr: vr, in: item, characterSet: characterSet)
                 return
             }
             let values = item.strings(tag)
@@ -302,7 +412,7 @@ private struct Walk {
         case "UI":
             remapUIDs(item, tag)
         case _ where Self.textVRs.contains(vr) || vr == "UN":
-            if element.vr == "UN" || containsIdentity(item, tag) { apply(fallback, rule: rule, to: element, vr: vr, in: item) }
+            if element.vr == "UN" || containsIdentity(item, tag, characterSet: characterSet, coded: vr == "CS") { apply(fallback, rule: rule, to: element, vr: vr, in: item, characterSet: characterSet) }
         default:
             break
         }
@@ -310,14 +420,19 @@ private struct Walk {
 
     /// Whether a text value contains a word of the values the profile removes, in the converted
     /// text or in the raw bytes.
-    mutating func containsIdentity(_ item: DicomItem, _ tag: Tag) -> Bool {
-        guard !tokens.isEmpty, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { return false }
-        if tokens.matches(IdentityTokens.latin1(bytes)) { return true }
-        return !bytes.allSatisfy({ $0 < 0x80 }) && (utf8(bytes).map(tokens.matches) ?? false)
+    /// `coded`: the value is a code (CS), checked against names and the patient's identifiers only.
+    mutating func containsIdentity(_ item: DicomItem, _ tag: Tag, characterSet: String, coded: Bool = false) -> Bool {
+        let words = coded ? personal : tokens
+        guard !words.isEmpty || !originalUIDs.isEmpty, let bytes = item.bytes(tag) ?? item.binary(tag), !bytes.isEmpty else { return false }
+        // An ISO 2022 escape inside a word ("QUARTZ<ESC>(BHOLLOW") must not split it.
+        let plain = IdentityTokens.withoutEscapes(bytes)
+        if originalUIDs.contains(where: { IdentityTokens.contains(plain, $0) }) { return true }
+        if words.matches(IdentityTokens.latin1(plain)) { return true }
+        return !IdentityTokens.isPlainASCII(bytes) && (utf8(bytes, characterSet: characterSet).map(words.matches) ?? false)
     }
 
-    mutating func recurse(_ item: DicomItem, _ tag: Tag) {
-        for child in item.items(tag) { process(child) }
+    mutating func recurse(_ item: DicomItem, _ tag: Tag, characterSet: String) {
+        for child in item.items(tag) { process(child, characterSet: characterSet) }
     }
 
     func dummy(_ item: DicomItem, _ element: ElementInfo, vr: String) {

@@ -19,9 +19,21 @@ struct IdentityTokens {
         for word in Self.split(text) where word.count >= minimumLength && !Self.ignored.contains(word) {
             // Short numbers (1, 12, 007) are too common to stand for a person.
             if word.utf8.count < 4 && word.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { continue }
-            words.insert(word)
-            if word.count >= 5 { long.insert(Array(word.utf8)) }
+            // "MÜLLER" is also written "MULLER": the word is kept with its accents folded away too.
+            for form in Set([word, Self.folded(word)]) {
+                words.insert(form)
+                if form.count >= 5 { long.insert(Array(form.utf8)) }
+            }
         }
+    }
+
+    /// Accents and other diacritics taken off (NFD, combining marks dropped); ASCII as it is.
+    static func folded(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
+        let scalars = text.decomposedStringWithCanonicalMapping.unicodeScalars.filter {
+            !(0x0300...0x036F).contains($0.value)
+        }
+        return String(String.UnicodeScalarView(scalars))
     }
 
     func matches(_ text: String) -> Bool {
@@ -42,11 +54,11 @@ struct IdentityTokens {
             return long.contains { Self.contains(bytes, $0) }
         }
         let upper = text.uppercased()
-        for word in Self.split(upper) where words.contains(word) { return true }
+        for word in Self.split(upper) where words.contains(word) || words.contains(Self.folded(word)) { return true }
         guard !long.isEmpty else { return false }
         // A byte search: Foundation's String.contains is locale-aware and far slower.
-        let haystack = Array(upper.utf8)
-        return long.contains { Self.contains(haystack, $0) }
+        let haystack = Array(upper.utf8), foldedHaystack = Array(Self.folded(upper).utf8)
+        return long.contains { Self.contains(haystack, $0) || Self.contains(foldedHaystack, $0) }
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
@@ -80,6 +92,32 @@ struct IdentityTokens {
         return text.uppercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
     }
 
+    /// 7-bit bytes without ESC: they read the same in every character set DICOM allows. (ISO 2022
+    /// text is 7-bit too, but its escapes switch to other sets, JIS X 0208 for instance.)
+    static func isPlainASCII(_ bytes: [UInt8]) -> Bool {
+        bytes.allSatisfy { $0 < 0x80 && $0 != 0x1B }
+    }
+
+    /// The bytes with every ISO 2022 escape sequence (ESC, intermediate bytes 0x20-0x2F, a final
+    /// byte 0x30-0x7E) taken out: an escape to ASCII inside a word ("QUARTZ<ESC>(BHOLLOW") would
+    /// otherwise split it in two.
+    static func withoutEscapes(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(0x1B) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x1B {
+                var j = i + 1
+                while j < bytes.count, bytes[j] >= 0x20, bytes[j] <= 0x2F { j += 1 }
+                if j < bytes.count, bytes[j] >= 0x30, bytes[j] <= 0x7E { i = j + 1; continue }
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        return out
+    }
+
     /// Raw bytes as Latin-1: lossless for any byte, so the same bytes always give the same words.
     static func latin1(_ bytes: [UInt8]) -> String {
         if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
@@ -91,10 +129,15 @@ struct IdentityTokens {
 /// share names, IDs and institutions, and building the word sets for every file showed in the
 /// profile. Small and cleared when full: a job's series need a handful of entries.
 final class IdentityTokenCache: Sendable {
-    private let entries = Mutex<[[UInt8]: IdentityTokens]>([:])
+    /// Every removed value's words, and those of the values that name or number the patient alone.
+    struct Sets {
+        var all = IdentityTokens()
+        var personal = IdentityTokens()
+    }
+    private let entries = Mutex<[[UInt8]: Sets]>([:])
     static let capacity = 64
 
-    func tokens(for key: [UInt8], build: () -> IdentityTokens) -> IdentityTokens {
+    func tokens(for key: [UInt8], build: () -> Sets) -> Sets {
         if let hit = entries.withLock({ $0[key] }) { return hit }
         let built = build()
         entries.withLock {

@@ -34,9 +34,17 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     case unreadable(String)
     case sopClassNotAllowed(String)
     case missingSOPClass
+    /// The dataset has no SOPInstanceUID: the object cannot be told from any other.
+    case missingSOPInstance
+    /// The file meta group's length does not match its elements: the reader took dataset
+    /// elements for meta (or meta for dataset), and checks on the dataset would see the wrong thing.
+    case fileMetaMismatch(String)
     case burnedInAnnotation
     case localizer
     case pixelDataTruncated(expected: Int, found: Int)
+    /// Native pixel data longer than its frames (and the one byte that pads an odd length): the
+    /// bytes beyond are no image and could hold anything.
+    case pixelDataOverlong(expected: Int, found: Int)
     case writeFailed(String)
     /// A head series that cannot be defaced (not assembled, not decodable, too short).
     case cannotDeface(String)
@@ -51,10 +59,13 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unreadable(let why): "not a readable DICOM file: \(why)"
         case .sopClassNotAllowed(let uid): "SOP class \(uid) is not an allowed image storage class"
-        case .missingSOPClass: "no SOP Class UID"
+        case .missingSOPClass: "no SOP Class UID in the dataset"
+        case .missingSOPInstance: "no SOP Instance UID in the dataset"
+        case .fileMetaMismatch(let why): "the file meta information does not match its group length: \(why)"
         case .burnedInAnnotation: "BurnedInAnnotation is YES"
         case .localizer: "localizer/scout image (shows the face in profile)"
         case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
+        case .pixelDataOverlong(let expected, let found): "pixel data longer than Rows x Columns x frames (\(found) bytes where \(expected) hold the image)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"
         case .cannotDeface(let why): why
         case .burnedInText(let why): why
@@ -69,9 +80,12 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .unreadable: "unreadable"
         case .sopClassNotAllowed: "sop-class-not-allowed"
         case .missingSOPClass: "no-sop-class"
+        case .missingSOPInstance: "no-sop-instance"
+        case .fileMetaMismatch: "file-meta-mismatch"
         case .burnedInAnnotation: "burned-in-annotation"
         case .localizer: "localizer"
         case .pixelDataTruncated: "pixel-data-truncated"
+        case .pixelDataOverlong: "pixel-data-overlong"
         case .writeFailed: "write-failed"
         case .cannotDeface: "cannot-deface"
         case .burnedInText: "burned-in-text"
