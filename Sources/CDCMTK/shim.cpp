@@ -2,6 +2,8 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcspchrs.h"
+#include "dcmtk/dcmdata/dcpixseq.h"
+#include "dcmtk/dcmdata/dcpxitem.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
@@ -460,6 +462,27 @@ int ctd_get_pixels16(ctd_file *file, uint16_t **out, size_t *count, char *err, s
 }
 
 void ctd_pixels_free(uint16_t *pixels) { std::free(pixels); }
+
+int ctd_pixel_fragment(ctd_file *file, uint32_t index, uint32_t *length, uint8_t tail[3], uint32_t *tail_len) {
+    if (!file || !length || !tail || !tail_len) return 1;
+    DcmDataset *dataset = file->format.getDataset();
+    DcmElement *element = nullptr;
+    if (dataset->findAndGetElement(DCM_PixelData, element).bad() || !element) return 1;
+    DcmPixelData *pixels = OFdynamic_cast(DcmPixelData *, element);
+    if (!pixels) return 1;
+    DcmPixelSequence *sequence = nullptr;
+    if (pixels->getEncapsulatedRepresentation(dataset->getOriginalXfer(), nullptr, sequence).bad() || !sequence) return 1;
+    DcmPixelItem *item = nullptr;
+    if (index >= sequence->card() || sequence->getItem(item, index).bad() || !item) return 1;
+    Uint8 *bytes = nullptr;
+    const Uint32 count = item->getLength();
+    if (count > 0 && (item->getUint8Array(bytes).bad() || !bytes)) return 1;
+    const Uint32 kept = count < 3 ? count : 3;
+    for (Uint32 k = 0; k < kept; k++) tail[k] = bytes[count - kept + k];
+    *length = count;
+    *tail_len = kept;
+    return 0;
+}
 
 int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *kept_syntax, char *err, size_t errlen) {
     if (!file || !pixels) return 1;

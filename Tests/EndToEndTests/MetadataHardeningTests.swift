@@ -53,6 +53,16 @@ final class MetadataHardeningTests: XCTestCase {
         let plain = dir.appendingPathComponent("plain"), un = dir.appendingPathComponent("un")
         let mapping = dir.appendingPathComponent("mapping.csv")
         let studies = try SampleInbox.write(to: plain, mappingCSV: mapping, patients: 1, slices: 40, size: 128, seed: 12)
+        // What the policy refuses, refused when every attribute is UN too: a secondary capture and
+        // a localizer made from the first slice (new instance UIDs: each is its own object).
+        let first = try XCTUnwrap(regularFiles(under: plain).first { $0.pathExtension == "dcm" })
+        for (name, edit) in [("refused-sc.dcm", { (ds: DicomItem) in ds.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.7") }),
+                             ("refused-localizer.dcm", { (ds: DicomItem) in ds.put(Tag(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\LOCALIZER") })] {
+            let file = try DicomFile(path: first.path, lazyThreshold: 0)
+            _ = edit(file.dataset)
+            file.dataset.put(.sopInstanceUID, "1.2.826.0.1.3680043.9.7391.555." + String(name.count))
+            _ = try file.save(to: first.deletingLastPathComponent().appendingPathComponent(name).path)
+        }
         var converted = 0
         for input in regularFiles(under: plain) where input.pathExtension == "dcm" {
             // GDCM cannot convert the fixture's overlays (it asserts on their comment attributes);
@@ -70,7 +80,7 @@ final class MetadataHardeningTests: XCTestCase {
             XCTAssertEqual(try execute(gdcmconv, ["--rle", implicit, target.path]), 0, relative)
             converted += 1
         }
-        XCTAssertEqual(converted, 40)
+        XCTAssertEqual(converted, 42)
         // The converted files really say UN: Modality (0008,0060) is written with VR "UN".
         let sample = try Data(contentsOf: try XCTUnwrap(regularFiles(under: un).first { $0.pathExtension == "dcm" }))
         XCTAssertNotNil(sample.range(of: Data([0x08, 0x00, 0x60, 0x00, 0x55, 0x4E])), "gdcmconv wrote Modality as UN")
@@ -81,8 +91,11 @@ final class MetadataHardeningTests: XCTestCase {
             let output = dir.appendingPathComponent("out-\(name)"), database = dir.appendingPathComponent("\(name).sqlite").path
             let result = try runCTDeid(["run", "--input", inbox.path, "--output", output.path, "--mapping", mapping.path,
                                         "--database", database, "--secret", secret, "--keep-names", "--quiet"])
-            XCTAssertEqual(result.status, 0, name + ": " + result.stdout + result.stderr)
+            XCTAssertEqual(result.status, 1, name + ": " + result.stdout + result.stderr)  // 1: files quarantined
             XCTAssertEqual(try sqlite(database, "SELECT verdict FROM series").map { $0[0] }, ["defaced"], name)
+            let refused = try sqlite(database, "SELECT input_path, reason FROM files WHERE outcome = 'quarantined' ORDER BY input_path")
+                .map { "\($0[0].split(separator: "/").last ?? "") \($0[1].split(separator: ":").first ?? "")" }
+            XCTAssertEqual(refused, ["refused-localizer.dcm localizer", "refused-sc.dcm sop-class-not-allowed"], name)
             outputs.append(output)
         }
         let plainOutputs = regularFiles(under: outputs[0]).filter { $0.pathExtension == "dcm" }
@@ -116,11 +129,20 @@ final class MetadataHardeningTests: XCTestCase {
     static let root = "1.2.826.0.1.3680043.9.7391.99"
     static let studyUID = root + ".1", seriesUID = root + ".2", frameUID = root + ".4"
     /// What must not come out of any delivered file, in any form this test knows to look for.
-    static var needles: [String] { ["ZEBULONQUIRKE", "HEPZIBAH", patientID, birthDate, studyDate, root] }
+    static var needles: [String] { ["ZEBULONQUIRKE", "HEPZIBAH", "MULLERQUIRKE", "MÜLLERQUIRKE", "やまだ", patientID, birthDate, studyDate, root] }
+    /// やまだ in JIS X 0208 between ISO 2022 escapes (ESC $ B ... ESC ( B).
+    static let jisYamada = Data([0x1B, 0x24, 0x42, 0x24, 0x64, 0x24, 0x5E, 0x24, 0x40, 0x1B, 0x28, 0x42])
+    /// The same bytes as other character sets write them.
+    static var rawNeedles: [Data] {
+        [Data([0x4D, 0xDC, 0x4C, 0x4C, 0x45, 0x52, 0x51, 0x55, 0x49, 0x52, 0x4B, 0x45]),   // MÜLLERQUIRKE in Latin-1
+         Data([0x24, 0x64, 0x24, 0x5E, 0x24, 0x40]),                                       // やまだ in JIS X 0208
+         Data("ZEBULON".utf8) + Data([0x1B, 0x28, 0x42]) + Data("QUIRKE".utf8)]
+    }
 
     /// A 16x16 CT slice with the planted identity, `extra` added (or replacing) and `drop` left out.
     static func slice(_ index: Int, extra: [DicomElement] = [], drop: Set<DicomTag> = [],
-                      sopClass: String = "1.2.840.10008.5.1.4.1.1.2") throws -> Data {
+                      sopClass: String = "1.2.840.10008.5.1.4.1.1.2",
+                      transferSyntax: String = DicomWriter.explicitVRLittleEndian) throws -> Data {
         let instance = "\(root).3.\(index)"
         var elements: [DicomElement] = [
             DicomElement(0x0008, 0x0008, .CS, "ORIGINAL\\PRIMARY\\AXIAL"),
@@ -148,8 +170,26 @@ final class MetadataHardeningTests: XCTestCase {
         ]
         let replaced = Set(extra.map(\.tag)).union(drop)
         elements = elements.filter { !replaced.contains($0.tag) } + extra
-        return try DicomWriter.part10(meta: DicomWriter.fileMeta(sopClassUID: sopClass, sopInstanceUID: instance,
-                                                                 implementationClassUID: "1.2.3.4"), dataset: elements)
+        let meta = DicomWriter.fileMeta(sopClassUID: sopClass, sopInstanceUID: instance, implementationClassUID: "1.2.3.4")
+            .map { $0.tag == DicomTag(0x0002, 0x0010) ? DicomElement(0x0002, 0x0010, .UI, transferSyntax) : $0 }
+        return try DicomWriter.part10(meta: meta, dataset: elements)
+    }
+
+    /// A slice whose pixel data is encapsulated in `syntax`: an empty Basic Offset Table, then
+    /// `fragments` as given (the test's bytes, not a decodable image: the file is refused before
+    /// anything decodes it).
+    static func encapsulated(_ index: Int, syntax: String, fragments: [Data]) throws -> Data {
+        let file = try slice(index, drop: [DicomTag(0x7FE0, 0x0010)], transferSyntax: syntax)
+        var pixels = Data([0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+        func item(_ value: Data) {
+            pixels.append(contentsOf: [0xFE, 0xFF, 0x00, 0xE0])
+            withUnsafeBytes(of: UInt32(value.count).littleEndian) { pixels.append(contentsOf: $0) }
+            pixels.append(value)
+        }
+        item(Data())
+        for fragment in fragments { item(fragment) }
+        pixels.append(contentsOf: [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0])
+        return file + pixels
     }
 
     /// The file with its (0002,0000) grown to swallow the dataset's elements up to and including
@@ -225,6 +265,31 @@ final class MetadataHardeningTests: XCTestCase {
                     DicomElement(0x0008, 0x1155, .UI, "\(Self.root).3.1"),
                 ]]),
             ]),
+            // Names in other character sets and forms: Latin-1 with an accent, repeated without it in
+            // a code and in UTF-8 in an item that says so; a JIS phonetic name repeated in UTF-8; a name
+            // split by an ISO 2022 escape.
+            "latin1.dcm": try Self.slice(15, extra: [
+                DicomElement(0x0008, 0x0005, .CS, "ISO_IR 100"),
+                DicomElement(0x0010, 0x0010, .PN, .latin1("MÜLLERQUIRKE^HEPZIBAH")),
+                DicomElement(0x0018, 0x0015, .CS, "MULLERQUIRKE"),
+                .sequence(0x0040, 0x0260, [[
+                    DicomElement(0x0008, 0x0005, .CS, "ISO_IR 192"),
+                    DicomElement(0x0008, 0x0100, .SH, "P1"),
+                    DicomElement(0x0008, 0x0102, .SH, "LOCAL"),
+                    DicomElement(0x0008, 0x0104, .LO, "MÜLLERQUIRKE room"),
+                ]]),
+            ]),
+            "iso2022.dcm": try Self.slice(16, extra: [
+                DicomElement(0x0008, 0x0005, .CS, "\\ISO 2022 IR 87"),
+                DicomElement(0x0010, 0x0010, .PN, .bytes(Data("ZEBULONQUIRKE^HEPZIBAH=".utf8) + Self.jisYamada)),
+                DicomElement(0x0018, 0x1030, .LO, .bytes(Data("ZEBULON".utf8) + Data([0x1B, 0x28, 0x42]) + Data("QUIRKE HEAD ".utf8))),
+                .sequence(0x0040, 0x0260, [[
+                    DicomElement(0x0008, 0x0005, .CS, "ISO_IR 192"),
+                    DicomElement(0x0008, 0x0100, .SH, "P1"),
+                    DicomElement(0x0008, 0x0102, .SH, "LOCAL"),
+                    DicomElement(0x0008, 0x0104, .LO, "やまだ protocol"),
+                ]]),
+            ]),
             // A standard attribute written with a VR the dictionary does not give it.
             "wrong-vr.dcm": try Self.slice(5, extra: [
                 DicomElement(0x0008, 0x0020, .LO, Self.studyDate),
@@ -243,6 +308,17 @@ final class MetadataHardeningTests: XCTestCase {
             "meta-burned-in.dcm": (Self.overlongMeta(try Self.slice(8, extra: [DicomElement(0x0028, 0x0301, .CS, "YES")]),
                                                      through: DicomTag(0x0028, 0x0301)), "file-meta-mismatch"),
             "no-instance.dcm": (try Self.slice(9, drop: [DicomTag(0x0008, 0x0018)]), "no-sop-instance"),
+            // Encapsulated pixel data with a fragment beyond the frame, or bytes after its end marker.
+            "rle-extra-fragment.dcm": (try Self.encapsulated(11, syntax: "1.2.840.10008.1.2.5", fragments: [
+                Data(count: 64), Data((Self.name + "  ").utf8)]), "pixel-data-overlong"),
+            "jpeg-extra-fragment.dcm": (try Self.encapsulated(12, syntax: "1.2.840.10008.1.2.4.70", fragments: [
+                Data([0xFF, 0xD8]) + Data(count: 60) + Data([0xFF, 0xD9]), Data((Self.name + "  ").utf8)]), "pixel-data-overlong"),
+            "jpeg-after-end.dcm": (try Self.encapsulated(13, syntax: "1.2.840.10008.1.2.4.70", fragments: [
+                Data([0xFF, 0xD8]) + Data(count: 60) + Data([0xFF, 0xD9]) + Data((Self.name + "  ").utf8)]), "pixel-data-overlong"),
+            // The same read by DCMTK whole (an element after the pixel data keeps it off the fast path).
+            "rle-extra-fragment-trailing.dcm": (try Self.encapsulated(14, syntax: "1.2.840.10008.1.2.5", fragments: [
+                Data(count: 64), Data((Self.name + "  ").utf8)]) + Data([0xFC, 0xFF, 0xFC, 0xFF, 0x4F, 0x42, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0]),
+                                                "pixel-data-overlong"),
             // Native pixel data with bytes beyond the frame.
             "pixels-overlong.dcm": (try Self.slice(10, extra: [DicomElement(0x7FE0, 0x0010, .OW, .bytes(Data(count: 512) + Data((Self.name + "  ").utf8)))]),
                                     "pixel-data-overlong"),
@@ -265,6 +341,7 @@ final class MetadataHardeningTests: XCTestCase {
         let outputs = regularFiles(under: output).filter { $0.pathExtension == "dcm" }
         XCTAssertEqual(Set(outputs.map(\.lastPathComponent)), Set(delivered.keys))
         let encodings = Self.needles.flatMap { [Data($0.utf8), Data($0.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] })] }
+            + Self.rawNeedles
         for url in outputs {
             let name = url.lastPathComponent
             let bytes = try Data(contentsOf: url)

@@ -106,6 +106,11 @@ void ctd_string_free(char *s);
 int ctd_get_pixels16(ctd_file *file, uint16_t **out, size_t *count, char *err, size_t errlen);
 void ctd_pixels_free(uint16_t *pixels);
 
+/* The index-th fragment of the top-level encapsulated pixel data as read (index 0 is the Basic
+ * Offset Table): its length and up to its last 3 bytes (*tail_len says how many). Returns 1 when
+ * there is no such fragment or the pixel data is not encapsulated. */
+int ctd_pixel_fragment(ctd_file *file, uint32_t index, uint32_t *length, uint8_t tail[3], uint32_t *tail_len);
+
 /* Replaces the pixel data with native 16-bit words. An input in a lossless compressed transfer
  * syntax DCMTK can encode (RLE, JPEG lossless, JPEG-LS lossless) is re-encoded in it; any other
  * (lossy) input is written as Explicit VR Little Endian. Sets *kept_syntax to 1 when the original

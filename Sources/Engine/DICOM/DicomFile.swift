@@ -100,6 +100,26 @@ public final class DicomFile {
 
     deinit { ctd_free(handle) }
 
+    /// The fragments of encapsulated pixel data after the Basic Offset Table; nil when the pixel
+    /// data is not encapsulated. From the bytes read when the pixel data was left in them.
+    var pixelFragments: [PixelFragment]? {
+        if let detachedPixels, let source {
+            guard detachedPixels.declaredLength == 0xFFFF_FFFF else { return nil }
+            return source.withDetachedPixels { PixelFragments.parse($0) }
+        }
+        var fragments: [PixelFragment] = []
+        var index: UInt32 = 0
+        var length: UInt32 = 0, tailCount: UInt32 = 0
+        var tail: (UInt8, UInt8, UInt8) = (0, 0, 0)
+        while withUnsafeMutablePointer(to: &tail, {
+            $0.withMemoryRebound(to: UInt8.self, capacity: 3) { ctd_pixel_fragment(handle, index, &length, $0, &tailCount) }
+        }) == 0 {
+            if index > 0 { fragments.append(PixelFragment(length: Int(length), tail: Array([tail.0, tail.1, tail.2].prefix(Int(tailCount))))) }
+            index += 1
+        }
+        return index == 0 ? nil : fragments
+    }
+
     public var dataset: DicomItem { DicomItem(pointer: ctd_dataset(handle)!, owner: self) }
     public var meta: DicomItem { DicomItem(pointer: ctd_meta(handle)!, owner: self) }
     public var transferSyntax: String { String(cString: ctd_transfer_syntax(handle)) }

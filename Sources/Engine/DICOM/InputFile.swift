@@ -136,6 +136,12 @@ public final class InputFile {
         bytes = nil
     }
 
+    /// The detached pixel value, read in place (nil when there is none in memory).
+    func withDetachedPixels<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        guard let bytes, let detached else { return nil }
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[detached])) }
+    }
+
     /// Hands the detached pixel value to `body` in pieces, each first added to `output`'s digest and,
     /// where the input's is not past it yet, to the input's in the same pass. Stops when `body`
     /// returns false; false when the value is not here.

@@ -72,7 +72,14 @@ public struct Deidentifier: Sendable {
             let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
             let expected = (Int(rows) * Int(columns) * samples * frames * Int(bits) + 7) / 8
             if Int(length) < expected { return .pixelDataTruncated(expected: expected, found: Int(length)) }
-            if Int(length) > expected + (expected & 1) { return .pixelDataOverlong(expected: expected, found: Int(length)) }
+            if Int(length) > expected + (expected & 1) {
+                return .pixelDataOverlong("\(length) bytes where \(expected) hold Rows x Columns x frames")
+            }
+        }
+        if file.pixelDataLength == 0xFFFF_FFFF, let fragments = file.pixelFragments,
+           let why = PixelFragments.beyondFrames(fragments, frames: max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1),
+                                                 transferSyntax: file.transferSyntax) {
+            return .pixelDataOverlong(why)
         }
         return nil
     }

@@ -42,9 +42,9 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     case burnedInAnnotation
     case localizer
     case pixelDataTruncated(expected: Int, found: Int)
-    /// Native pixel data longer than its frames (and the one byte that pads an odd length): the
-    /// bytes beyond are no image and could hold anything.
-    case pixelDataOverlong(expected: Int, found: Int)
+    /// Native pixel data longer than its frames (and the one byte that pads an odd length), or
+    /// encapsulated fragments beyond them: the bytes beyond are no image and could hold anything.
+    case pixelDataOverlong(String)
     case writeFailed(String)
     /// A head series that cannot be defaced (not assembled, not decodable, too short).
     case cannotDeface(String)
@@ -65,7 +65,7 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .burnedInAnnotation: "BurnedInAnnotation is YES"
         case .localizer: "localizer/scout image (shows the face in profile)"
         case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
-        case .pixelDataOverlong(let expected, let found): "pixel data longer than Rows x Columns x frames (\(found) bytes where \(expected) hold the image)"
+        case .pixelDataOverlong(let why): "the pixel data holds more than its frames: \(why)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"
         case .cannotDeface(let why): why
         case .burnedInText(let why): why
