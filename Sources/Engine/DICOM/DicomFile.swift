@@ -331,7 +331,9 @@ public final class CharsetConverter {
 
     public init(specificCharacterSet: String) {
         handle = ctd_charset_new(specificCharacterSet)
-        japanese = ["ISO 2022 IR 87", "ISO 2022 IR 13", "ISO 2022 IR 159"].contains { specificCharacterSet.contains($0) }
+        let terms = specificCharacterSet.split(separator: "\\", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        japanese = terms.contains { ["ISO 2022 IR 87", "ISO 2022 IR 13", "ISO 2022 IR 159"].contains($0) }
     }
 
     deinit { if let handle { ctd_charset_free(handle) } }
