@@ -308,6 +308,11 @@ final class MetadataHardeningTests: XCTestCase {
             "meta-burned-in.dcm": (Self.overlongMeta(try Self.slice(8, extra: [DicomElement(0x0028, 0x0301, .CS, "YES")]),
                                                      through: DicomTag(0x0028, 0x0301)), "file-meta-mismatch"),
             "no-instance.dcm": (try Self.slice(9, drop: [DicomTag(0x0008, 0x0018)]), "no-sop-instance"),
+            // A secondary capture whose SOPClassUID is written as UN, or as OB.
+            "sc-un.dcm": (try Self.slice(17, extra: [DicomElement(0x0008, 0x0016, .UN, .bytes(Data("1.2.840.10008.5.1.4.1.1.7\u{0}".utf8)))],
+                                         sopClass: "1.2.840.10008.5.1.4.1.1.2"), "sop-class-not-allowed"),
+            "sc-ob.dcm": (try Self.slice(18, extra: [DicomElement(0x0008, 0x0016, .OB, .bytes(Data("1.2.840.10008.5.1.4.1.1.7\u{0}".utf8)))],
+                                         sopClass: "1.2.840.10008.5.1.4.1.1.2"), "sop-class-not-allowed"),
             // Encapsulated pixel data with a fragment beyond the frame, or bytes after its end marker.
             "rle-extra-fragment.dcm": (try Self.encapsulated(11, syntax: "1.2.840.10008.1.2.5", fragments: [
                 Data(count: 64), Data((Self.name + "  ").utf8)]), "pixel-data-overlong"),
