@@ -10,8 +10,7 @@ var sharedTestData: URL? {
 }
 
 func temporaryDirectory(_ name: String = #function) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("ctdeid-e2e-\(ProcessInfo.processInfo.processIdentifier)")
+    let url = TemporaryRoot.url
         .appendingPathComponent(name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString.prefix(8))
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
@@ -111,4 +110,18 @@ func fingerprint(_ data: Data) -> String {
     var hash: UInt64 = 1469598103934665603
     for byte in data { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
     return String(hash, radix: 16)
+}
+
+/// The test process's own temporary folder, removed with everything in it when the tests finish.
+final class TemporaryRoot: NSObject, XCTestObservation {
+    static let url: URL = {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ctdeid-e2e-\(ProcessInfo.processInfo.processIdentifier)")
+        XCTestObservationCenter.shared.addTestObserver(TemporaryRoot())
+        return url
+    }()
+
+    func testBundleDidFinish(_ testBundle: Bundle) {
+        try? FileManager.default.removeItem(at: Self.url)
+    }
 }

@@ -2,10 +2,9 @@ import Engine
 import Foundation
 import XCTest
 
-/// A fresh temporary folder per test, removed afterwards.
+/// A fresh temporary folder per test (removed with `TemporaryRoot` when the tests finish).
 func temporaryDirectory(_ name: String = #function) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("ctdeid-tests-\(ProcessInfo.processInfo.processIdentifier)")
+    let url = TemporaryRoot.url
         .appendingPathComponent(name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString.prefix(8))
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
@@ -28,5 +27,19 @@ extension DicomFile {
         let path = directory.appendingPathComponent(name).path
         try save(to: path)
         return try DicomFile(path: path)
+    }
+}
+
+/// The test process's own temporary folder, removed with everything in it when the tests finish.
+final class TemporaryRoot: NSObject, XCTestObservation {
+    static let url: URL = {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ctdeid-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        XCTestObservationCenter.shared.addTestObserver(TemporaryRoot())
+        return url
+    }()
+
+    func testBundleDidFinish(_ testBundle: Bundle) {
+        try? FileManager.default.removeItem(at: Self.url)
     }
 }

@@ -14,6 +14,7 @@ final class TextMaskTests: XCTestCase {
         let series = BurnedInTextSeries(modality: .ct, slices: 1, rows: 256, columns: 256, accessionNumber: "UNIT1")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ctdeid-textmask-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("IM.dcm").path
         try series.fileBytes(slice: 0, placements: placements).write(to: URL(fileURLWithPath: path))
         return path
@@ -187,5 +188,44 @@ final class TextMaskTests: XCTestCase {
         var masked = frame
         mask.apply(to: &masked, value: 0)
         XCTAssertEqual(masked[band * width + 2], 255, "the band's far end is not text")
+    }
+
+    /// The edge of a bone in a head CT: a thin bright band crossing its box at a slant, one
+    /// component as long as a word. It holds no letter's stem, so OCR is not asked about it (a
+    /// reading costs about 10 ms, and such bands are in every slice); words whose letters ran into
+    /// one component have stems at every size and both ways round, and are read.
+    func testABoneEdgeIsNotReadButWordsAre() throws {
+        let (width, height) = (256, 256)
+        var values = tissue(width: width, height: height)
+        // 70 px long, rising 9 px, 3 px thick, at the top value.
+        for x in 100..<170 {
+            let y = 150 - (x - 100) * 9 / 70
+            for dy in 0..<3 { values[(y + dy) * width + x] = 255 }
+        }
+        let band = Frame(width: width, height: height, values: values.map { Int32($0) })
+        let candidates = TextScreen.candidates(in: band).filter { $0.box.x0 < 170 && $0.box.x1 > 100 && $0.box.y0 < 155 }
+        XCTAssertFalse(candidates.isEmpty, "the band is a candidate row (it may still be a block's line)")
+        XCTAssertTrue(candidates.allSatisfy { !$0.isReadable }, "\(candidates.map { ($0.box, $0.components, $0.stems) })")
+        var readings = 0
+        let mask = try TextMask.find(in: band, index: 0) { candidates, _ in
+            readings += candidates.count
+            return candidates.map { _ in TextEvidence() }
+        }
+        XCTAssertEqual(readings, 0)
+        XCTAssertTrue(mask.isEmpty)
+
+        for height in [7, 9, 12, 16, 24] {
+            for rotated in [false, true] {
+                var values = tissue(width: width, height: width)
+                let placed = BurnedInText.draw([TextPlacement("SEXTON", x: 40, y: 40, height: height, rotated: rotated, ink: 255)],
+                                               into: &values, rows: width, columns: width, signed: false)
+                let frame = Frame(width: width, height: width, values: values.map { Int32($0) })
+                let strokes = TextScreen.strokePixels(frame, range: frame.range!, polarity: .bright)
+                let b = placed[0].box  // inclusive corners
+                let share = TextScreen.stemShare(PixelBox(x0: b.x0, y0: b.y0, x1: b.x1 + 1, y1: b.y1 + 1), vertical: rotated,
+                                                 strokes: strokes, width: width)
+                XCTAssertGreaterThanOrEqual(share, 2 * TextScreen.minimumStemShare, "\(height) px, rotated \(rotated)")
+            }
+        }
     }
 }

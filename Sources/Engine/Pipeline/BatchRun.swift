@@ -143,7 +143,6 @@ public struct BatchRun: Sendable {
         } catch {
             throw ConfigurationError("--input \(c.input.path): cannot list: \(InputDisposal.reason(error))")
         }
-        if !folders.isEmpty { c.burnedIn.loadReaderAhead() }
         var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn

@@ -18,14 +18,8 @@ public enum BurnedInPolicy: String, Sendable, CaseIterable {
         }
     }
 
-    /// Loads an OCR reader in the background, so the first frame that needs one does not wait for
-    /// it. Only where work will follow; whoever calls this calls `closeReaders` when it is done.
-    public func loadReaderAhead() {
-        if self != .off { TextReader.warmUp() }
-    }
-
-    /// Waits for a reader still loading and closes the open ones, before the process exits (a
-    /// process that exits with Tesseract loading or open can abort in its cache's destructor).
+    /// Closes the open OCR readers, before the process exits (a process that exits with Tesseract
+    /// open can abort in its cache's destructor). Readers are loaded when a frame first needs one.
     public static func closeReaders() {
         TextReader.closeAll()
     }

@@ -1,6 +1,5 @@
 import CTesseract
 import Foundation
-import Synchronization
 
 /// What OCR saw in one candidate row. Counts only: the text it read never leaves `TextReader`.
 public struct TextEvidence: Sendable {
@@ -45,45 +44,30 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
 
     deinit { TessBaseAPIEnd(api); TessBaseAPIDelete(api) }
 
-    /// Readers are expensive to start (the language model), so each thread borrows one and gives it back.
-    private static let pool = Mutex<[TextReader]>([])
+    /// Readers are expensive to start (the language model: about 0.15 s of CPU each), so each
+    /// thread borrows one and gives it back.
+    private static let pool = ReaderPool()
 
     static func withReader<T>(_ body: (TextReader) throws(PixelError) -> T) throws(PixelError) -> T {
         // Tesseract's OpenMP regions run on the calling thread (see CTesseract's shim.h). The
         // setting belongs to the thread (libgomp keeps it per task), so it is made on every borrow.
         omp_set_max_active_levels(0)
-        let reader: TextReader
-        if let pooled = pool.withLock({ $0.popLast() }) { reader = pooled } else { reader = try TextReader() }
-        defer { pool.withLock { $0.append(reader) } }
+        let reader = try pool.borrow()
+        defer { pool.giveBack(reader) }
         return try body(reader)
     }
 
-    /// Loads one reader into the pool on a background thread (once per process).
-    static func warmUp() {
-        guard !warming.exchange(true, ordering: .relaxed) else { return }
-        warmingDone.enter()
-        DispatchQueue.global(qos: .utility).async {
-            defer { warmingDone.leave() }
-            omp_set_max_active_levels(0)
-            if let reader = try? TextReader() { pool.withLock { $0.append(reader) } }
-        }
-    }
-    private static let warming = Atomic<Bool>(false)
-    private static let warmingDone = DispatchGroup()
-
-    /// Waits for a reader still loading and ends every pooled one. Called when the work is done and
-    /// before the process exits: Tesseract's language data lives in a process-wide cache that C++
-    /// destroys at exit, and a reader still loading or still open then makes it abort (SIGABRT) or
-    /// print LEAK warnings. A later borrow loads a new reader.
+    /// Ends every pooled reader. Called when the work is done and before the process exits:
+    /// Tesseract's language data lives in a process-wide cache that C++ destroys at exit, and a
+    /// reader still open then makes it abort (SIGABRT) or print LEAK warnings. A later borrow
+    /// loads a new reader.
     static func closeAll() {
-        warmingDone.wait()
-        pool.withLock { $0.removeAll() }  // each reader ends in its deinit
+        pool.closeAll()
     }
 
     /// Checks at start-up that OCR can run, so a missing package is a configuration error, not a
     /// quarantine per file. Tesseract opens its English data and reads its configuration only
-    /// (`tessedit_init_config_only`): about 10 ms, where loading the recogniser takes 0.15 s of CPU
-    /// (see `warmUp`).
+    /// (`tessedit_init_config_only`): about 10 ms, where loading the recogniser takes 0.15 s of CPU.
     public static func checkAvailable() throws(PixelError) {
         guard let api = TessBaseAPICreate() else { throw PixelError(reason: "Tesseract cannot be started") }
         defer { TessBaseAPIEnd(api); TessBaseAPIDelete(api) }
@@ -171,6 +155,66 @@ public final class TextReader: @unchecked Sendable {  // used by one thread at a
             } while TessResultIteratorNext(iterator, level) != 0
         }
         return result
+    }
+}
+
+/// The readers of the process, loaded when first needed: a run whose frames need no OCR loads
+/// none. A thread that finds every reader busy waits for one to come back, and a further reader
+/// is loaded only once threads have waited, together, as long as a load takes (the loads that
+/// waiting saves are paid for by waiting no longer than a load would have taken): one reader serves
+/// a series with little text, one per thread a series with text on every slice.
+final class ReaderPool: @unchecked Sendable {  // every field under `condition`
+    /// What loading a reader costs (seconds of wall time on one core), in waiting that buys the next one.
+    static let loadCost = 0.15
+
+    private let condition = NSCondition()
+    private var idle: [TextReader] = []
+    private var loading = false
+    private var loaded = 0
+    private var waited = 0.0
+
+    func borrow() throws(PixelError) -> TextReader {
+        condition.lock()
+        while true {
+            if let reader = idle.popLast() {
+                condition.unlock()
+                return reader
+            }
+            if !loading && (loaded == 0 || waited >= Self.loadCost) {
+                loading = true
+                waited = 0
+                condition.unlock()
+                let result = Result { () throws(PixelError) in try TextReader() }
+                condition.lock()
+                loading = false
+                if case .success = result { loaded += 1 }
+                condition.broadcast()
+                condition.unlock()
+                return try result.get()
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            condition.wait()
+            waited += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+    }
+
+    func giveBack(_ reader: TextReader) {
+        condition.lock()
+        idle.append(reader)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the idle readers (each in its deinit); called when no frame is being read.
+    func closeAll() {
+        condition.lock()
+        while loading { condition.wait() }
+        let closing = idle
+        idle.removeAll()
+        loaded -= closing.count
+        waited = 0
+        condition.unlock()
+        _ = closing
     }
 }
 

@@ -71,7 +71,6 @@ public struct Server: Sendable {
         deidentifier.blankLocalizers = c.blankLocalizers
         deidentifier.burnedIn = c.burnedIn
         try c.burnedIn.checkReady()
-        c.burnedIn.loadReaderAhead()
         defer { BurnedInPolicy.closeReaders() }
         let processor = JobProcessor(deidentifier: deidentifier,
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
