@@ -52,6 +52,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Text burned into the pixels of any image (CT, MR, PET; every frame, whatever BurnedInAnnotation says): mask (set to the background, image delivered), quarantine (image not delivered), or off (pixels not checked; BurnedInAnnotation=YES quarantined).", valueName: "policy"))
     var burnedIn: String = "mask"
 
+    @Option(name: .long, help: ArgumentHelp("MR and PET series of the head (or whose header names no part of the body), which are not defaced: quarantine (reason face-not-removed), or deliver (with the face, marked RecognizableVisualFeatures=YES). Only with defacing on.", valueName: "policy"))
+    var undefacedHeads: String = "quarantine"
+
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series (default: qa/ beside the database; never inside the output).", valueName: "dir"))
     var qa: String?
 
@@ -63,6 +66,7 @@ struct RunCommand: ParsableCommand {
         if deface != "off" && DefaceMode(rawValue: deface) == nil { throw ValidationError("--deface must be off, remove or noise") }
         if !["quarantine", "blank"].contains(localizers) { throw ValidationError("--localizers must be quarantine or blank") }
         if BurnedInPolicy(rawValue: burnedIn) == nil { throw ValidationError("--burned-in must be mask, quarantine or off") }
+        if UndefacedHeads(rawValue: undefacedHeads) == nil { throw ValidationError("--undefaced-heads must be quarantine or deliver") }
         do {
             _ = try ProfileOption.parse(options)
         } catch {
@@ -81,6 +85,7 @@ struct RunCommand: ParsableCommand {
             qa: URL(fileURLWithPath: qa ?? (((database as NSString).deletingLastPathComponent as NSString).appendingPathComponent("qa"))))
         configuration.blankLocalizers = localizers == "blank"
         configuration.burnedIn = BurnedInPolicy(rawValue: burnedIn)!
+        configuration.undefacedHeads = UndefacedHeads(rawValue: undefacedHeads)!
         let progress = ProgressDisplay(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         let summary: BatchSummary
         do {

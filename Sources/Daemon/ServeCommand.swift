@@ -26,6 +26,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Face removal: remove, noise or off.") var deface: String?
     @Option(name: .long, help: "Localizers/scouts: quarantine or blank.") var localizers: String?
     @Option(name: .long, help: "Burned-in text in the pixels: mask, quarantine or off.") var burnedIn: String?
+    @Option(name: .long, help: "MR and PET series of the head (not defaced): quarantine or deliver.") var undefacedHeads: String?
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series.", valueName: "dir")) var qa: String?
 
     var overrides: [String: String] {
@@ -35,6 +36,7 @@ struct ConfigOptions: ParsableArguments {
             ("mappings", mappings), ("database", database), ("key_file", keyFile), ("settle_seconds", settleSeconds),
             ("workers", workers), ("options", options), ("after_delivery", afterDelivery), ("keep_names", keepNames),
             ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa), ("localizers", localizers), ("burned_in", burnedIn),
+            ("undefaced_heads", undefacedHeads),
         ]
         for (key, value) in pairs { if let value { values[key] = value } }
         return values

@@ -28,6 +28,9 @@ public struct BurnedInTextSeries: Sendable {
     public let studyDate: String
     /// CT only: 0 (stored values are HU) or -1024 (stored = HU + 1024). CT is signed either way.
     public let ctRescaleIntercept: Int
+    /// BodyPartExamined ("" writes it empty): the only thing that tells an MR series of the abdomen
+    /// from one of the head, which the product holds (`face-not-removed`).
+    public var bodyPart = "ABDOMEN"
 
     public init(modality: Modality, slices: Int = 8, rows: Int = 512, columns: Int = 512,
                 patientName: String = "DOE^JANE", patientID: String = "12345678", accessionNumber: String,
@@ -221,7 +224,7 @@ public struct BurnedInTextSeries: Sendable {
             DicomElement(0x0010, 0x0020, .LO, patientID),
             DicomElement(0x0010, 0x0030, .DA, .empty),
             DicomElement(0x0010, 0x0040, .CS, .empty),
-            DicomElement(0x0018, 0x0015, .CS, "ABDOMEN"),
+            DicomElement(0x0018, 0x0015, .CS, .text(bodyPart)),
             DicomElement(0x0018, 0x0050, .DS, ds(Self.sliceThickness)),
             DicomElement(0x0018, 0x5100, .CS, "HFS"),
             DicomElement(0x0020, 0x000D, .UI, studyInstanceUID),

@@ -51,6 +51,9 @@ public struct FaceReview: Sendable {
             case .quarantine(let reason):
                 record.verdict = "cannot deface"
                 record.reason = reason
+            case .faceKept(let reason), .faceNotRemoved(let reason):  // MR and PET: not judged here
+                record.verdict = "not defaced"
+                record.reason = reason
             case .defaced(let removed, let sliceEdits, let png):
                 record.verdict = "defaced"
                 record.voxelsRemoved = removed

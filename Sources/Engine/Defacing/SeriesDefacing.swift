@@ -6,6 +6,12 @@ import Synchronization
 public struct SliceHeader: Sendable {
     public let seriesUID: String
     public let isCT: Bool
+    /// MR or PET: a modality this product does not deface (its head series are held, `UndefacedHeads`).
+    public let isUndefacedModality: Bool
+    /// PET (for the reason's wording).
+    public let isPET: Bool
+    /// Which part of the body the header names (read for MR and PET only; `.unnamed` otherwise).
+    public let region: BodyRegion
     public let frames: Int
     public let rows: Int
     public let columns: Int
@@ -20,7 +26,15 @@ public struct SliceHeader: Sendable {
     public init(_ dataset: DicomItem, sopClass: String) {
         func numbers(_ tag: Tag) -> [Double] { dataset.strings(tag).compactMap(Double.init) }
         seriesUID = dataset.string(Tag(0x0020, 0x000E)) ?? ""
-        isCT = dataset.string(.modality) == "CT" || sopClass.hasPrefix("1.2.840.10008.5.1.4.1.1.2")
+        let modality = dataset.string(.modality) ?? ""
+        isCT = modality == "CT" || sopClass.hasPrefix("1.2.840.10008.5.1.4.1.1.2")
+        // By the modality, or by the SOP class when the modality says nothing else (MR, Enhanced MR,
+        // its legacy converted form; PET, Enhanced PET, its legacy converted form).
+        func isClass(_ root: String) -> Bool { sopClass == root || sopClass.hasPrefix(root + ".") }
+        isUndefacedModality = !isCT && (["MR", "PT"].contains(modality)
+            || ["1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.130"].contains(where: isClass))
+        isPET = isUndefacedModality && (modality == "PT" || isClass("1.2.840.10008.5.1.4.1.1.128") || isClass("1.2.840.10008.5.1.4.1.1.130"))
+        region = isUndefacedModality ? BodyRegion(dataset) : .unnamed
         frames = max(1, Int(dataset.string(.numberOfFrames) ?? "") ?? 1)
         rows = Int(dataset.uint16(.rows) ?? 0)
         columns = Int(dataset.uint16(.columns) ?? 0)
@@ -47,10 +61,23 @@ public struct SliceHeader: Sendable {
     }
 }
 
+/// What to do with an MR or PET series of the head, which this product does not deface (config key
+/// `undefaced_heads`).
+public enum UndefacedHeads: String, Sendable, CaseIterable {
+    /// Quarantined (`face-not-removed`): the default.
+    case quarantine
+    /// Delivered with the face, declared by RecognizableVisualFeatures=YES.
+    case deliver
+}
+
 /// How a series is treated when defacing is on.
 public enum SeriesVerdict: Sendable {
     /// Not a head CT: metadata de-identification only.
     case metadataOnly(String)
+    /// An MR or PET series of the head, delivered with its face by the site's choice.
+    case faceKept(String)
+    /// An MR or PET series of the head, held: every file quarantined `face-not-removed`.
+    case faceNotRemoved(String)
     /// Defaced: per file (index into the job's files) the voxels to replace in its single frame.
     case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?)
     /// A head series that cannot be made safe: every file of it is quarantined with this reason.
@@ -83,12 +110,14 @@ public struct SliceEdit: Sendable {
 public struct SeriesDefacing: Sendable {
     public let options: DefaceOptions
     public let workers: Int
+    public let undefacedHeads: UndefacedHeads
     /// Fewer slices than this cannot show where the face ends, so a head series that short is quarantined.
     public static let minimumSlices = 10
 
-    public init(options: DefaceOptions, workers: Int) {
+    public init(options: DefaceOptions, workers: Int, undefacedHeads: UndefacedHeads = .quarantine) {
         self.options = options
         self.workers = max(1, workers)
+        self.undefacedHeads = undefacedHeads
     }
 
     /// CT files grouped by series, each sorted, series ordered by their first file: stable across
@@ -97,6 +126,35 @@ public struct SeriesDefacing: Sendable {
         var bySeries: [String: [Int]] = [:]
         for (index, header) in headers where header.isCT { bySeries[header.seriesUID, default: []].append(index) }
         return bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+    }
+
+    /// The MR and PET files grouped by series, as `groupBySeries` does for CT.
+    public static func groupUndefacedSeries(_ headers: [Int: SliceHeader]) -> [[Int]] {
+        var bySeries: [String: [Int]] = [:]
+        for (index, header) in headers where header.isUndefacedModality { bySeries[header.seriesUID, default: []].append(index) }
+        return bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+    }
+
+    /// An MR or PET series: delivered (metadata only) when its header names a region away from the
+    /// head; otherwise its face is still in it, and it is held or delivered as the site chose.
+    public func judgeUndefaced(series files: [Int], headers: [Int: SliceHeader]) -> SeriesVerdict {
+        let slices = files.compactMap { headers[$0] }
+        let kind = slices.contains { $0.isPET } ? "PET" : "MR"
+        let why: String
+        switch BodyRegion.of(slices.map(\.region)) {
+        case .elsewhere:
+            return .metadataOnly("\(kind) series of a region away from the head (by its header)")
+        case .head(let keyword):
+            why = "\(kind) series of the head (by its \(keyword))"
+        case .unnamed:
+            why = "\(kind) series whose header names no part of the body: it may show a head"
+        }
+        switch undefacedHeads {
+        case .quarantine:
+            return .faceNotRemoved("\(why): this product defaces CT only; not delivered with a face (undefaced_heads = deliver delivers it, marked RecognizableVisualFeatures=YES)")
+        case .deliver:
+            return .faceKept("\(why): delivered with its face (undefaced_heads = deliver), marked RecognizableVisualFeatures=YES")
+        }
     }
 
     /// Decides and, for head series, computes the edits. `paths[i]` is file i; `headers` holds the CT

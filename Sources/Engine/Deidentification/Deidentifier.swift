@@ -90,7 +90,10 @@ public struct Deidentifier: Sendable {
 
     /// De-identifies the file in memory. Call `quarantineReason(for:)` first. `defaced` declares
     /// that the face was removed from the pixels of this file's series.
-    public func apply(to file: DicomFile, patient: PatientContext, defaced: Bool = false, textMasked: Bool = false) {
+    /// `faceKept`: the file is part of a head series delivered with its face (MR or PET, by the
+    /// site's choice); it is declared so (RecognizableVisualFeatures=YES).
+    public func apply(to file: DicomFile, patient: PatientContext, defaced: Bool = false, textMasked: Bool = false,
+                      faceKept: Bool = false) {
         let dataset = file.dataset
         var walk = Walk(deidentifier: self, patient: patient,
                         characterSet: dataset.string(.specificCharacterSet) ?? "")
@@ -111,6 +114,7 @@ public struct Deidentifier: Sendable {
         dataset.put(.accessionNumber, id, vr: "SH")
         if let age { dataset.put(.patientAge, age, vr: "AS") }
         declare(on: dataset, defaced: defaced, textMasked: textMasked)
+        if faceKept { dataset.put(.recognizableVisualFeatures, "YES", vr: "CS") }
     }
 
     private func declare(on dataset: DicomItem, defaced: Bool, textMasked: Bool) {

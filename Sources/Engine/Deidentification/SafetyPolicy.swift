@@ -48,6 +48,9 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     case writeFailed(String)
     /// A head series that cannot be defaced (not assembled, not decodable, too short).
     case cannotDeface(String)
+    /// An MR or PET series of the head (or that may be one): not defaced by this product, so not
+    /// delivered unless the site chooses to (`undefaced_heads = deliver`).
+    case faceNotRemoved(String)
     /// Text found in the pixels, with the policy `quarantine`.
     case burnedInText(String)
     /// Text still found after masking.
@@ -68,6 +71,7 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .pixelDataOverlong(let why): "the pixel data holds more than its frames: \(why)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"
         case .cannotDeface(let why): why
+        case .faceNotRemoved(let why): why
         case .burnedInText(let why): why
         case .burnedInTextResidual: "text remains in the pixels after masking"
         case .burnedInTextUnchecked(let why): "the pixels cannot be checked for burned-in text: \(why)"
@@ -88,6 +92,7 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .pixelDataOverlong: "pixel-data-overlong"
         case .writeFailed: "write-failed"
         case .cannotDeface: "cannot-deface"
+        case .faceNotRemoved: "face-not-removed"
         case .burnedInText: "burned-in-text"
         case .burnedInTextResidual: "burned-in-text-residual"
         case .burnedInTextUnchecked: "burned-in-text-unchecked"

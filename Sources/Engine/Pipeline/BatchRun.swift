@@ -17,6 +17,7 @@ public struct BatchConfiguration: Sendable {
     public var qa: URL
     public var blankLocalizers = false
     public var burnedIn: BurnedInPolicy = .mask
+    public var undefacedHeads: UndefacedHeads = .quarantine
 
     public init(input: URL, output: URL, mapping: URL?, database: String, secret: String,
                 options: Set<ProfileOption>, workers: Int, keepNames: Bool, deface: DefaceMode?, qa: URL) {
@@ -148,7 +149,8 @@ public struct BatchRun: Sendable {
         deidentifier.burnedIn = c.burnedIn
         let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
                                      stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
-                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
+                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
+                                                                              undefacedHeads: c.undefacedHeads) },
                                      qaRoot: c.qa)
         return (processor, folders, loose)
     }

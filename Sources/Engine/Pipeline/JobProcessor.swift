@@ -315,25 +315,38 @@ public struct JobProcessor: Sendable {
         (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
     }
 
-    /// Groups the job's CT files by series and defaces each head series; records every series.
+    /// Groups the job's CT files by series and defaces each head series, holds MR and PET series of
+    /// the head (or delivers them with their face, by the site's choice); records every series.
     func facePlan(job: Int64, folder: PatientFolder, inspections: [FileInspection], defacing: SeriesDefacing) throws(AuditError) -> FacePlan {
         var plan = FacePlan()
         var headers: [Int: SliceHeader] = [:]
         for (index, inspection) in inspections.enumerated() {
-            if let header = inspection.header, header.isCT { headers[index] = header }
+            if let header = inspection.header, header.isCT || header.isUndefacedModality { headers[index] = header }
         }
         let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
-        for (number, files) in SeriesDefacing.groupBySeries(headers).enumerated() {
-            let verdict = defacing.process(series: files, headers: headers, paths: paths)
+        // CT series, each assembled and judged by its pixels; then MR and PET series, by their headers.
+        let ct = SeriesDefacing.groupBySeries(headers)
+        let series = ct.map { ($0, true) } + SeriesDefacing.groupUndefacedSeries(headers).map { ($0, false) }
+        for (number, (files, isCT)) in series.enumerated() {
+            let verdict = isCT ? defacing.process(series: files, headers: headers, paths: paths)
+                : defacing.judgeUndefaced(series: files, headers: headers)
             var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
             switch verdict {
             case .metadataOnly(let reason):
                 record.verdict = "metadata-only"
                 record.reason = reason
+            case .faceKept(let reason):
+                record.verdict = "face-kept"
+                record.reason = reason
+                for file in files { plan.faceKept.insert(file) }
+            case .faceNotRemoved(let reason):
+                record.verdict = "quarantined"
+                record.reason = reason
+                for file in files { plan.quarantine[file] = .faceNotRemoved(reason) }
             case .quarantine(let reason):
                 record.verdict = "quarantined"
                 record.reason = reason
-                for file in files { plan.quarantine[file] = reason }
+                for file in files { plan.quarantine[file] = .cannotDeface(reason) }
             case .defaced(let removed, let edits, let png):
                 record.verdict = "defaced"
                 record.voxelsRemoved = removed
@@ -561,7 +574,8 @@ struct FileWork: Sendable {
             defaced = pixels.defaced
         }
         let instance = file.dataset.string(.sopInstanceUID)
-        deidentifier.apply(to: file, patient: patient, defaced: defaced, textMasked: !pixels.masked.isEmpty)
+        deidentifier.apply(to: file, patient: patient, defaced: defaced, textMasked: !pixels.masked.isEmpty,
+                           faceKept: pixels.faceKept)
         let output = stagedStudy.appendingPathComponent(planned.outputPath)
         var written: WrittenFile?
         do {

@@ -4,30 +4,37 @@ import Foundation
 // series (FacePlan, from the series' volume) and the burned-in text policy for every image. Each
 // file's pixels are then decoded, edited and written once, by `FilePixels`.
 
-/// Per file: quarantined because its head series cannot be defaced, or defaced (with its edit).
+/// Per file: quarantined because its head series cannot be defaced (or is not, being MR or PET),
+/// defaced (with its edit), or delivered with its face by the site's choice (`UndefacedHeads.deliver`).
 struct FacePlan: Sendable {
-    var quarantine: [Int: String] = [:]
+    var quarantine: [Int: QuarantineReason] = [:]
     var defaced: Set<Int> = []
+    var faceKept: Set<Int> = []
     var edits: [Int: SliceEdit] = [:]
     var headers: [Int: SliceHeader] = [:]
 
     func instructions(for index: Int) -> FaceInstructions? {
         if let reason = quarantine[index] { return .quarantine(reason) }
         if defaced.contains(index), let header = headers[index] { return .deface(edits[index], header) }
+        if faceKept.contains(index) { return .keepFace }
         return nil
     }
 }
 
 enum FaceInstructions: Sendable {
-    case quarantine(String)
+    case quarantine(QuarantineReason)
     /// Part of a defaced series; the edit is nil for slices with no face voxels.
     case deface(SliceEdit?, SliceHeader)
+    /// Part of a head series delivered with its face (MR or PET, by the site's choice).
+    case keepFace
 }
 
 /// What the pixel stage did to one file.
 struct PixelResult: Sendable {
     /// The file belongs to a defaced series (declared even where its own slice had no face voxels).
     var defaced = false
+    /// The file belongs to a head series delivered with its face (RecognizableVisualFeatures=YES).
+    var faceKept = false
     /// The text regions masked, per frame.
     var masked: [TextRegion] = []
     /// Not to be delivered.
@@ -74,8 +81,10 @@ enum FilePixels {
         var sliceHeader: SliceHeader?
         switch face {
         case .quarantine(let reason)?:
-            result.quarantine = .cannotDeface(reason)
+            result.quarantine = reason
             return result
+        case .keepFace?:
+            result.faceKept = true
         case .deface(let faceEdit, let header)?:
             result.defaced = true
             edit = faceEdit

@@ -74,7 +74,8 @@ public struct Server: Sendable {
         defer { BurnedInPolicy.closeReaders() }
         let processor = JobProcessor(deidentifier: deidentifier,
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
-                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers) },
+                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
+                                                                              undefacedHeads: c.undefacedHeads) },
                                      qaRoot: c.qa)
         let heartbeat = Heartbeat()
         let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,

@@ -29,6 +29,7 @@ public struct ServiceConfiguration: Sendable {
     public var qa: URL
     public var blankLocalizers: Bool
     public var burnedIn: BurnedInPolicy
+    public var undefacedHeads: UndefacedHeads
 
     /// Every key, with its default, in the order the packaged config documents them.
     public static let defaults: [(key: String, value: String)] = [
@@ -37,6 +38,7 @@ public struct ServiceConfiguration: Sendable {
         ("key_file", "var/secret.key"), ("settle_seconds", "10"), ("workers", "0"), ("options", "default"),
         ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
         ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"), ("burned_in", "mask"),
+        ("undefaced_heads", "quarantine"),
     ]
     public static var keys: [String] { defaults.map(\.key) }
 
@@ -126,6 +128,9 @@ public struct ServiceConfiguration: Sendable {
         guard let burnedIn = BurnedInPolicy(rawValue: raw("burned_in").value) else {
             throw refuse("burned_in", "must be mask (text in the pixels masked, image delivered), quarantine, or off (pixels not checked)")
         }
+        guard let undefacedHeads = UndefacedHeads(rawValue: raw("undefaced_heads").value) else {
+            throw refuse("undefaced_heads", "must be quarantine (MR and PET series of the head are not delivered) or deliver (delivered with the face, marked RecognizableVisualFeatures=YES)")
+        }
         let workerCount = Int(try number("workers", 0...256))
         let deface: DefaceMode?
         switch raw("deface").value {
@@ -142,7 +147,8 @@ public struct ServiceConfiguration: Sendable {
             workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
             options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
             watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,
-            deface: deface, qa: try path("qa"), blankLocalizers: try localizers(), burnedIn: burnedIn)
+            deface: deface, qa: try path("qa"), blankLocalizers: try localizers(), burnedIn: burnedIn,
+            undefacedHeads: undefacedHeads)
         try configuration.checkTrees(refuse: refuse)
         return configuration
     }
