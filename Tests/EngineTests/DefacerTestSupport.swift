@@ -66,6 +66,50 @@ struct PhantomSeries {
         return sampled(columns: size, rows: size, origins: origins, rowDirection: row, columnDirection: column, spacing: spacing)
     }
 
+    /// A head-and-neck series, as radiotherapy plans and CT angiography cover: the phantom's head,
+    /// its neck continued down to the upper chest, shoulders, a sternum and a rib joined to the
+    /// spine, and the spine joined to the skull base, so that the mandible, the skull, the spine,
+    /// the ribs and the sternum are one bone (as at CT resolution they can be). 2 mm voxels, z from
+    /// -260 to +98 mm. Everything added is soft tissue or bone, never face.
+    static func headAndNeck() -> PhantomSeries {
+        let size = 128, spacing = 2.0
+        let o = -spacing * Double(size) / 2 + spacing / 2
+        let zs = Array(stride(from: -259.0, through: 97.0, by: 2.0))
+        var series = sampled(columns: size, rows: size, origins: zs.map { SIMD3(o, o, $0) },
+                             rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0), spacing: spacing)
+        func inEllipse(_ x: Double, _ y: Double, _ cx: Double, _ cy: Double, _ a: Double, _ b: Double) -> Bool {
+            let u = (x - cx) / a, v = (y - cy) / b
+            return u * u + v * v <= 1
+        }
+        var hu = series.volume.hu
+        var labels = series.labels
+        for k in zs.indices {
+            let z = zs[k]
+            for j in 0..<size {
+                for i in 0..<size {
+                    let x = o + Double(i) * spacing, y = o + Double(j) * spacing
+                    let n = (k * size + j) * size + i
+                    var tissue: Tissue?
+                    // Shoulders and chest below z = -170: a wide body, the neck rising from it.
+                    if z < -170 && inEllipse(x, y, 0, 10, 120, 90) { tissue = .softTissue }
+                    // The sternum, in front.
+                    if z < -175 && z > -255 && abs(x) <= 12 && y >= -78 && y <= -70 { tissue = .bone }
+                    // A rib from the sternum round to the spine, and the spine down through the chest.
+                    if z >= -232 && z <= -226 && inEllipse(x, y, 0, 0, 110, 78) && !inEllipse(x, y, 0, 0, 102, 70) { tissue = .bone }
+                    if z >= -232 && z <= -226 && abs(x) <= 4 && y >= 32 && y <= 74 { tissue = .bone }
+                    if z < -100 && inEllipse(x, y, 0, 32, 13, 13) { tissue = inEllipse(x, y, 0, 32, 6, 6) ? .softTissue : .bone }
+                    // The spine's top joined to the skull base plate.
+                    if z >= -34 && z <= -24 && abs(x) <= 8 && y >= 19 && y <= 45 { tissue = .bone }
+                    guard let tissue else { continue }
+                    labels[n] = tissue
+                    hu[n] = tissue == .bone ? HeadPhantom.boneHU : HeadPhantom.softTissueHU
+                }
+            }
+        }
+        series.volume.hu = hu
+        return PhantomSeries(volume: series.volume, labels: labels)
+    }
+
     /// Uneven spacing: slices 2 mm apart below z = 0, 5 mm apart above.
     static func uneven(size: Int = 128) -> PhantomSeries {
         let spacing = 256.0 / Double(size)

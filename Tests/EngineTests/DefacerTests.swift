@@ -37,6 +37,21 @@ final class DefacerTests: XCTestCase {
         XCTAssertEqual(stats.earRemoved, 0, "ears only on request")
     }
 
+    /// A head-and-neck series whose mandible is one bone with the spine, the ribs and the sternum:
+    /// the face goes, and nothing below the chin (the mandible's lowest point, -74 mm, and the
+    /// chin's tissue under it) changes: not the front of the neck, not the chest.
+    func testHeadAndNeckSeriesLosesOnlyItsFace() throws {
+        let series = PhantomSeries.headAndNeck()
+        let stats = try deface("head and neck 128x128x179", series, minimumFace: 0.95)
+        var below = 0
+        let v = series.volume
+        for n in stats.otherChangedIndices {
+            let k = n / (v.rows * v.columns), j = (n / v.columns) % v.rows, i = n % v.columns
+            if v.position(i, j, k).z < -90 { below += 1 }
+        }
+        XCTAssertEqual(below, 0, "voxels changed more than 16 mm below the mandible: \(DefaceStatistics.histogram(stats.otherChangedIndices, v))")
+    }
+
     func testFinerPhantomLosesItsFace() throws {
         try deface("axial 256x256x200", .axial(slices: 200, rows: 256, columns: 256), minimumFace: 1)
     }

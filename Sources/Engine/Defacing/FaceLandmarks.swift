@@ -32,8 +32,10 @@ struct FaceLimits: Sendable {
     static let facialBoneDepth = 60.0    // first bone this close behind the skin (profiles)
     static let facialBoneBehind = 10.0   // bone in front of the jaw limit + this is facial skeleton
     static let mandibleMargin = 2.0      // the face ends this far below the lowest facial bone
+    static let chinBelowEyes = 140.0     // the lowest a chin lies below the eyes' centres (adults: 95-130 mm)
     static let shave = 0.25              // limits are pulled in by this (see `inFace`)
     static let jawBelowEyes = 34.0       // the jaw zone starts this far below the eyes (nose base)
+    static let jawSeedDepth = 40.0       // the jaw's bone (maxilla, mandible) starts within this below it
     static let cavityPart = 500.0        // mm²: smaller enclosed regions are canals and sinuses
 
     var globes: [Globe] = []
@@ -205,10 +207,14 @@ extension FaceLimits {
             limits.eyeMid = SIMD3(0, (ys.min() ?? -.greatestFiniteMagnitude / 4) + 40 - upperDepth, 0)
         }
 
-        // Inferior limit: a little below the lowest facial bone.
+        // Inferior limit: a little below the lowest facial bone, and never lower than a chin can be
+        // below the eyes (when the jaw's bone is not found, or something joined to it reaches lower).
         let facialBone = lowestFacialBone(v, a, limits)
         if let (z, k) = facialBone, let n = order.firstIndex(of: k), n > 0 {
             limits.zInferior = z - verticalStep(v, below: order[n - 1], k) / 2 - mandibleMargin
+        }
+        if let eyes = limits.globes.map(\.centre.z).min() {
+            limits.zInferior = max(limits.zInferior, eyes - chinBelowEyes)
         }
         return limits
     }
@@ -245,25 +251,34 @@ extension FaceLimits {
         return cavityBottom - verticalStep(v, below: n > 0 ? order[n - 1] : nil, cavitySlice) / 2
     }
 
-    /// Lowest point (z and slice) of the facial skeleton: the 3-D bone components that have bone in
-    /// the jaw zone close behind the face (the mandible, not the spine further back), counting their
-    /// voxels within `facialBoneBehind` + 20 mm behind the jaw's posterior limit.
+    /// Lowest point (z and slice) of the facial skeleton (the chin's bone, the mandible's lowest
+    /// point): the 3-D components of the bone less than `facialBoneBehind` + 20 mm behind the jaw's
+    /// posterior limit that have bone in the jaw zone's top `jawSeedDepth` close behind the face
+    /// (the maxilla and the mandible). Connected only through that band: behind it the mandible
+    /// joins the skull base at its joints, the skull the spine, and the spine through the ribs the
+    /// sternum and the clavicles in front, so that in a head-and-neck series the whole skeleton is
+    /// one bone and its lowest point in front is the sternum (the face's limit went down with it).
+    /// Nor does the sternum start a component of its own: it lies far below the jaw zone's top.
     static func lowestFacialBone(_ v: Volume, _ a: HeadAnalysis, _ limits: FaceLimits) -> (Double, Int)? {
-        let (offsets, roots) = components3D(a.boneRuns, rows: v.rows)
         let front = lowerDepth + facialBoneBehind, reach = front + 20
-        // z and the depth behind the eyes are linear along a run: their minima sit at its ends, so
+        let band = (0..<v.slices).map { bone(a.boneRuns[$0], slice: $0, v, limits, within: reach) }
+        let (offsets, roots) = components3D(band, rows: v.rows)
+        // Without eyes or a cranial cavity there is no jaw zone to start from: any bone in front.
+        let seedTop = limits.zJaw, seedBottom = limits.zJaw.isFinite ? limits.zJaw - jawSeedDepth : -Double.infinity
+        // z and the depth behind the eyes are linear along a run: their extremes sit at its ends, so
         // most runs (the vault) are settled without visiting their voxels.
         var seeds = Set<Int32>()
         for k in 0..<v.slices {
-            let runs = a.boneRuns[k]
+            let runs = band[k]
             for j in 0..<v.rows {
                 for r in runs.range(row: j) where !seeds.contains(roots[offsets[k] + r]) {
                     let s = Int(runs.starts[r]), e = Int(runs.ends[r]) - 1
                     let p0 = v.position(s, j, k), p1 = v.position(e, j, k)
-                    if min(p0.z, p1.z) >= limits.zJaw || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= front { continue }
+                    if min(p0.z, p1.z) >= seedTop || max(p0.z, p1.z) < seedBottom
+                        || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= front { continue }
                     for i in s...e {
                         let p = v.position(i, j, k)
-                        if p.z < limits.zJaw && limits.behindEyes(p) < front { seeds.insert(roots[offsets[k] + r]); break }
+                        if p.z < seedTop && p.z >= seedBottom && limits.behindEyes(p) < front { seeds.insert(roots[offsets[k] + r]); break }
                     }
                 }
             }
@@ -271,20 +286,41 @@ extension FaceLimits {
         guard !seeds.isEmpty else { return nil }
         var lowest = Double.infinity, slice = -1
         for k in 0..<v.slices {
-            let runs = a.boneRuns[k]
+            let runs = band[k]
             for j in 0..<v.rows {
                 for r in runs.range(row: j) where seeds.contains(roots[offsets[k] + r]) {
-                    let s = Int(runs.starts[r]), e = Int(runs.ends[r]) - 1
-                    let p0 = v.position(s, j, k), p1 = v.position(e, j, k)
-                    if min(p0.z, p1.z) >= lowest || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= reach { continue }
-                    for i in s...e {
-                        let p = v.position(i, j, k)
-                        if p.z < lowest && limits.behindEyes(p) < reach { lowest = p.z; slice = k }
-                    }
+                    let z = min(v.position(Int(runs.starts[r]), j, k).z, v.position(Int(runs.ends[r]) - 1, j, k).z)
+                    if z < lowest { lowest = z; slice = k }
                 }
             }
         }
         return slice >= 0 ? (lowest, slice) : nil
+    }
+
+    /// The runs of one slice's bone cut to the voxels less than `depth` behind the eyes' centres
+    /// (the depth is linear along a run: each run keeps one interval, or none).
+    static func bone(_ runs: Runs, slice k: Int, _ v: Volume, _ limits: FaceLimits, within depth: Double) -> Runs {
+        var out = Runs()
+        out.rowStart.reserveCapacity(v.rows + 1)
+        for j in 0..<v.rows {
+            out.rowStart.append(Int32(out.starts.count))
+            for r in runs.range(row: j) {
+                let s = Int(runs.starts[r]), e = Int(runs.ends[r])
+                let first = limits.behindEyes(v.position(s, j, k)) < depth, last = limits.behindEyes(v.position(e - 1, j, k)) < depth
+                var lo = s, hi = e
+                if !first && !last { continue }
+                if first && !last {
+                    hi = s
+                    while hi < e && limits.behindEyes(v.position(hi, j, k)) < depth { hi += 1 }
+                } else if !first {
+                    lo = e
+                    while lo > s && limits.behindEyes(v.position(lo - 1, j, k)) < depth { lo -= 1 }
+                }
+                if lo < hi { out.starts.append(Int32(lo)); out.ends.append(Int32(hi)) }
+            }
+        }
+        out.rowStart.append(Int32(out.starts.count))
+        return out
     }
 
     /// Eye globes: 3-D blobs of fluid density that survive an in-plane erosion (thin layers do not),
