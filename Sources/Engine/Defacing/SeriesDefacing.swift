@@ -31,9 +31,8 @@ public struct SliceHeader: Sendable {
         // By the modality, or by the SOP class when the modality says nothing else (MR, Enhanced MR,
         // its legacy converted form; PET, Enhanced PET, its legacy converted form).
         func isClass(_ root: String) -> Bool { sopClass == root || sopClass.hasPrefix(root + ".") }
-        isUndefacedModality = !isCT && (["MR", "PT"].contains(modality)
-            || ["1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.130"].contains(where: isClass))
-        isPET = isUndefacedModality && (modality == "PT" || isClass("1.2.840.10008.5.1.4.1.1.128") || isClass("1.2.840.10008.5.1.4.1.1.130"))
+        isPET = !isCT && (modality == "PT" || isClass("1.2.840.10008.5.1.4.1.1.128") || isClass("1.2.840.10008.5.1.4.1.1.130"))
+        isUndefacedModality = !isCT && (isPET || modality == "MR" || isClass("1.2.840.10008.5.1.4.1.1.4"))
         region = isUndefacedModality ? BodyRegion(dataset) : .unnamed
         frames = max(1, Int(dataset.string(.numberOfFrames) ?? "") ?? 1)
         rows = Int(dataset.uint16(.rows) ?? 0)
@@ -120,18 +119,11 @@ public struct SeriesDefacing: Sendable {
         self.undefacedHeads = undefacedHeads
     }
 
-    /// CT files grouped by series, each sorted, series ordered by their first file: stable across
-    /// runs, and numbered without naming anything (the series UID is an original UID).
-    public static func groupBySeries(_ headers: [Int: SliceHeader]) -> [[Int]] {
+    /// CT files (or those `including`) grouped by series, each sorted, series ordered by their first
+    /// file: stable across runs, and numbered without naming anything (the series UID is an original UID).
+    public static func groupBySeries(_ headers: [Int: SliceHeader], including: (SliceHeader) -> Bool = \.isCT) -> [[Int]] {
         var bySeries: [String: [Int]] = [:]
-        for (index, header) in headers where header.isCT { bySeries[header.seriesUID, default: []].append(index) }
-        return bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
-    }
-
-    /// The MR and PET files grouped by series, as `groupBySeries` does for CT.
-    public static func groupUndefacedSeries(_ headers: [Int: SliceHeader]) -> [[Int]] {
-        var bySeries: [String: [Int]] = [:]
-        for (index, header) in headers where header.isUndefacedModality { bySeries[header.seriesUID, default: []].append(index) }
+        for (index, header) in headers where including(header) { bySeries[header.seriesUID, default: []].append(index) }
         return bySeries.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 

@@ -326,7 +326,7 @@ public struct JobProcessor: Sendable {
         let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
         // CT series, each assembled and judged by its pixels; then MR and PET series, by their headers.
         let ct = SeriesDefacing.groupBySeries(headers)
-        let series = ct.map { ($0, true) } + SeriesDefacing.groupUndefacedSeries(headers).map { ($0, false) }
+        let series = ct.map { ($0, true) } + SeriesDefacing.groupBySeries(headers, including: \.isUndefacedModality).map { ($0, false) }
         for (number, (files, isCT)) in series.enumerated() {
             let verdict = isCT ? defacing.process(series: files, headers: headers, paths: paths)
                 : defacing.judgeUndefaced(series: files, headers: headers)
