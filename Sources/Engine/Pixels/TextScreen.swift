@@ -171,7 +171,7 @@ public struct TextCandidate: Sendable, Hashable {
 
     /// Worth OCR's time: not so small that Tesseract "reads" noise (it does at 3 px), and, for a row
     /// of one or two components, with letters' stems. The bands of bone edges that a head CT gives
-    /// in every slice hold none (under a tenth of their positions; words a third or more) and
+    /// in every slice hold none (under a tenth of their positions; words over a quarter) and
     /// otherwise cost a reading each (about 10 ms); they can still be masked as a block's line.
     public var isReadable: Bool { characterHeight >= 5 && stems >= TextScreen.minimumStemShare }
 }
