@@ -34,10 +34,12 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         // Tesseract's C API (OCR of candidate burned-in text), Debian's libtesseract-dev.
         .systemLibrary(name: "CTesseract", path: "Sources/CTesseract"),
+        // OpenJPEG's C API (JPEG 2000 frames, which DCMTK does not decode), Debian's libopenjp2-7-dev.
+        .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
         .target(
             name: "Engine",
             dependencies: [
-                "CDCMTK", "CSHA256", "CTesseract",
+                "CDCMTK", "CSHA256", "CTesseract", "COpenJPEG",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),

@@ -484,6 +484,68 @@ int ctd_pixel_fragment(ctd_file *file, uint32_t index, uint32_t *length, uint8_t
     return 0;
 }
 
+int ctd_pixel_fragment_bytes(ctd_file *file, uint32_t index, const uint8_t **data, uint32_t *length) {
+    if (!file || !data || !length) return 1;
+    DcmDataset *dataset = file->format.getDataset();
+    DcmElement *element = nullptr;
+    if (dataset->findAndGetElement(DCM_PixelData, element).bad() || !element) return 1;
+    DcmPixelData *pixels = OFdynamic_cast(DcmPixelData *, element);
+    if (!pixels) return 1;
+    DcmPixelSequence *sequence = nullptr;
+    if (pixels->getEncapsulatedRepresentation(dataset->getOriginalXfer(), nullptr, sequence).bad() || !sequence) return 1;
+    DcmPixelItem *item = nullptr;
+    if (index >= sequence->card() || sequence->getItem(item, index).bad() || !item) return 1;
+    Uint8 *bytes = nullptr;
+    const Uint32 count = item->getLength();
+    if (count > 0 && (item->getUint8Array(bytes).bad() || !bytes)) return 1;
+    *data = bytes;
+    *length = count;
+    return 0;
+}
+
+int ctd_put_encapsulated(ctd_file *file, const uint8_t *const *frames, const size_t *lengths, uint32_t count,
+                         char *err, size_t errlen) {
+    if (!file || (count > 0 && (!frames || !lengths))) return 1;
+    DcmDataset *dataset = file->format.getDataset();
+    const E_TransferSyntax original = dataset->getOriginalXfer();
+    if (!DcmXfer(original).isEncapsulated()) {
+        put_error(err, errlen, "the transfer syntax is not an encapsulated one");
+        return 1;
+    }
+    DcmPixelSequence *sequence = new (std::nothrow) DcmPixelSequence(DcmTag(DCM_PixelSequenceTag));
+    DcmPixelItem *offsets = new (std::nothrow) DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+    if (!sequence || !offsets || sequence->insert(offsets).bad()) {
+        delete sequence;
+        delete offsets;
+        put_error(err, errlen, "out of memory");
+        return 1;
+    }
+    for (uint32_t k = 0; k < count; k++) {
+        DcmPixelItem *item = new (std::nothrow) DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+        if (!item || item->putUint8Array(frames[k], static_cast<Uint32>(lengths[k])).bad() || sequence->insert(item).bad()) {
+            delete item;
+            delete sequence;
+            put_error(err, errlen, "cannot build the encapsulated pixel data");
+            return 1;
+        }
+    }
+    DcmPixelData *pixels = new (std::nothrow) DcmPixelData(DCM_PixelData);
+    if (!pixels) {
+        delete sequence;
+        put_error(err, errlen, "out of memory");
+        return 1;
+    }
+    pixels->putOriginalRepresentation(original, nullptr, sequence);  // takes the sequence
+    OFCondition status = dataset->insert(pixels, OFTrue /* replace */);
+    if (status.bad()) {
+        delete pixels;
+        put_error(err, errlen, std::string("cannot replace the pixel data: ") + status.text());
+        return 1;
+    }
+    file->outputXfer = EXS_Unknown;
+    return 0;
+}
+
 int ctd_put_pixels16(ctd_file *file, const uint16_t *pixels, size_t count, int *kept_syntax, char *err, size_t errlen) {
     if (!file || !pixels) return 1;
     DcmDataset *dataset = file->format.getDataset();

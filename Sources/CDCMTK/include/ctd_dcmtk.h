@@ -111,6 +111,17 @@ void ctd_pixels_free(uint16_t *pixels);
  * there is no such fragment or the pixel data is not encapsulated. */
 int ctd_pixel_fragment(ctd_file *file, uint32_t index, uint32_t *length, uint8_t tail[3], uint32_t *tail_len);
 
+/* The bytes of the index-th fragment of the top-level encapsulated pixel data (index 0 is the Basic
+ * Offset Table). *data stays valid until the pixel data is changed or the file freed. Returns 1 when
+ * there is no such fragment or the pixel data is not encapsulated. */
+int ctd_pixel_fragment_bytes(ctd_file *file, uint32_t index, const uint8_t **data, uint32_t *length);
+
+/* Replaces the pixel data with encapsulated frames in the dataset's original transfer syntax: an
+ * empty Basic Offset Table and one fragment per frame (each of even length, as given). The file is
+ * then written in that syntax. */
+int ctd_put_encapsulated(ctd_file *file, const uint8_t *const *frames, const size_t *lengths, uint32_t count,
+                         char *err, size_t errlen);
+
 /* Replaces the pixel data with native 16-bit words. An input in a lossless compressed transfer
  * syntax DCMTK can encode (RLE, JPEG lossless, JPEG-LS lossless) is re-encoded in it; any other
  * (lossy) input is written as Explicit VR Little Endian. Sets *kept_syntax to 1 when the original

@@ -368,6 +368,7 @@ extension DicomFile {
     /// Stored pixel values of every frame (16-bit words), decoded when compressed.
     public func pixels16() throws(DicomError) -> [UInt16] {
         guard detachedPixels == nil else { throw DicomError(reason: "the pixel data was left in the input file") }
+        if JPEG2000Codec.transferSyntaxes.contains(transferSyntax) { return try jpeg2000Pixels() }
         var buffer: UnsafeMutablePointer<UInt16>?
         var count = 0
         var error = [CChar](repeating: 0, count: 512)
@@ -383,10 +384,102 @@ extension DicomFile {
     @discardableResult
     public func replacePixels16(_ pixels: [UInt16]) throws(DicomError) -> Bool {
         guard detachedPixels == nil else { throw DicomError(reason: "the pixel data was left in the input file") }
+        if JPEG2000Codec.transferSyntaxes.contains(transferSyntax), try replaceJPEG2000Losslessly(pixels) { return true }
         var kept: Int32 = 0
         var error = [CChar](repeating: 0, count: 512)
         let status = pixels.withUnsafeBufferPointer { ctd_put_pixels16(handle, $0.baseAddress, $0.count, &kept, &error, error.count) }
         guard status == 0 else { throw DicomError(reason: String(cBuffer: error)) }
         return kept != 0
     }
+}
+
+extension DicomFile {
+    /// The frames of encapsulated pixel data, each as its fragments' bytes joined: one fragment per
+    /// frame, all of them for a single frame, or else split after each fragment that ends a
+    /// codestream (PS3.5 A.4).
+    func encapsulatedFrames() throws(DicomError) -> [[UInt8]] {
+        var fragments: [[UInt8]] = []
+        var index: UInt32 = 1
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        while ctd_pixel_fragment_bytes(handle, index, &data, &length) == 0 {
+            fragments.append(length == 0 ? [] : [UInt8](UnsafeBufferPointer(start: data, count: Int(length))))
+            index += 1
+        }
+        let frames = max(1, Int(dataset.string(Tag(0x0028, 0x0008)).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1))
+        guard !fragments.isEmpty else { throw DicomError(reason: "the encapsulated pixel data has no fragment") }
+        if fragments.count == frames { return fragments }
+        if frames == 1 { return [fragments.flatMap { $0 }] }
+        var joined: [[UInt8]] = []
+        var current: [UInt8] = []
+        for fragment in fragments {
+            current += fragment
+            let tail = PixelFragment(length: fragment.count, tail: Array(fragment.suffix(3)))
+            if PixelFragments.endsFrame(tail) {
+                joined.append(current)
+                current = []
+            }
+        }
+        guard current.isEmpty, joined.count == frames else {
+            throw DicomError(reason: "\(fragments.count) fragments cannot be split into \(frames) frames")
+        }
+        return joined
+    }
+
+    /// Every frame decoded with OpenJPEG, each checked against Rows and Columns.
+    private func jpeg2000Pixels() throws(DicomError) -> [UInt16] {
+        let rows = Int(dataset.uint16(Tag(0x0028, 0x0010)) ?? 0), columns = Int(dataset.uint16(Tag(0x0028, 0x0011)) ?? 0)
+        var words: [UInt16] = []
+        for (index, frame) in try encapsulatedFrames().enumerated() {
+            let decoded = try JPEG2000Codec.decode(frame)
+            guard decoded.coding.width == columns, decoded.coding.height == rows else {
+                throw DicomError(reason: "JPEG 2000 frame \(index + 1) is \(decoded.coding.width)x\(decoded.coding.height), the header says \(columns)x\(rows)")
+            }
+            words += decoded.words
+        }
+        return words
+    }
+
+    /// Re-encodes edited pixels of a lossless JPEG 2000 input in its own transfer syntax, with its
+    /// precision and signedness. Returns false, changing nothing, when the input was lossy (the
+    /// caller writes it uncompressed with the lossy history kept).
+    private func replaceJPEG2000Losslessly(_ pixels: [UInt16]) throws(DicomError) -> Bool {
+        let frames = try encapsulatedFrames()
+        let coding = try JPEG2000Codec.coding(of: frames[0])
+        let lossyBefore = dataset.string(Tag(0x0028, 0x2110))?.trimmingCharacters(in: .whitespaces) == "01"
+        guard transferSyntax == JPEG2000Codec.losslessOnly || (coding.reversible && !lossyBefore) else { return false }
+        let plane = coding.width * coding.height
+        guard plane > 0, pixels.count == plane * frames.count else {
+            throw DicomError(reason: "\(pixels.count) samples do not fill \(frames.count) frame(s) of \(coding.width)x\(coding.height)")
+        }
+        let signed = dataset.uint16(Tag(0x0028, 0x0103)).map { $0 == 1 } ?? coding.signed
+        var encoded: [[UInt8]] = []
+        for k in 0..<frames.count {
+            encoded.append(try JPEG2000Codec.encodeLossless(
+                Array(pixels[k * plane..<(k + 1) * plane]), width: coding.width, height: coding.height,
+                precision: coding.precision, signed: signed
+            ))
+        }
+        var error = [CChar](repeating: 0, count: 512)
+        let status = withFramePointers(encoded) { pointers, lengths in
+            ctd_put_encapsulated(handle, pointers, lengths, UInt32(encoded.count), &error, error.count)
+        }
+        guard status == 0 else { throw DicomError(reason: String(cBuffer: error)) }
+        return true
+    }
+}
+
+/// Base addresses and lengths of byte arrays, valid inside `body`.
+private func withFramePointers<R>(
+    _ frames: [[UInt8]], _ body: (UnsafePointer<UnsafePointer<UInt8>?>, UnsafePointer<Int>) -> R
+) -> R {
+    let copies = frames.map { frame -> UnsafeMutablePointer<UInt8> in
+        let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: max(frame.count, 1))
+        copy.initialize(from: frame, count: frame.count)
+        return copy
+    }
+    defer { copies.forEach { $0.deallocate() } }
+    let pointers: [UnsafePointer<UInt8>?] = copies.map { UnsafePointer($0) }
+    let lengths = frames.map(\.count)
+    return pointers.withUnsafeBufferPointer { p in lengths.withUnsafeBufferPointer { l in body(p.baseAddress!, l.baseAddress!) } }
 }
