@@ -82,7 +82,7 @@ final class DefacingTests: XCTestCase {
     }
 
     /// The real GE head CT (tilted, uneven spacing): defaced, intracranial voxels unchanged; the
-    /// compressed single slices and the Enhanced CT are handled or quarantined with a reason.
+    /// compressed single slices and the Enhanced CT are judged by their decoded pixels.
     func testRealHeadCTSeries() throws {
         guard let testdata = sharedTestData else { throw XCTSkip("../shared/testdata is not on this machine") }
         let dir = try temporaryDirectory()
@@ -138,8 +138,13 @@ final class DefacingTests: XCTestCase {
         let twin = try sqlite(database, "SELECT f.outcome, f.reason FROM files f WHERE f.input_path LIKE '%UNCI%'")
         XCTAssertEqual(j2k.first, twin.first, "\(j2k) \(twin)")
         XCTAssertTrue(j2k.first?[1].contains("1 slice(s)") == true, "\(j2k)")
-        let multiframe = try sqlite(database, "SELECT f.outcome, f.reason FROM files f WHERE f.input_path LIKE '%/e.dcm'")
-        XCTAssertEqual(multiframe.first?[0], "quarantined", "\(multiframe)")
+        // The Enhanced CT sample (two frames of a perfusion map, geometry in functional groups) is
+        // assembled from its frames; it shows no skull, so it is delivered without defacing.
+        let multiframe = try sqlite(database, "SELECT f.outcome, coalesce(f.reason, '') FROM files f WHERE f.input_path LIKE '%/e.dcm'")
+        XCTAssertEqual(multiframe.first?[0], "delivered", "\(multiframe)")
+        let enhanced = try sqlite(database, "SELECT s.verdict, s.reason FROM series s JOIN jobs j ON j.id = s.job_id WHERE j.folder = '\(keys["ECT"]!)'")
+        XCTAssertEqual(enhanced.first?[0], "metadata-only", "\(enhanced)")
+        XCTAssertTrue(enhanced.first?[1].contains("no skull") == true, "\(enhanced)")
     }
 
     /// Localizers are quarantined by default; `--localizers blank` delivers them with every pixel air.

@@ -15,13 +15,21 @@ public struct SliceHeader: Sendable {
     public let frames: Int
     public let rows: Int
     public let columns: Int
-    public let position: SIMD3<Double>?
+    /// ImagePositionPatient of each frame: the file's own for a single frame; for a multi-frame
+    /// object (Enhanced CT) each frame's PlanePositionSequence. Empty when any frame has none.
+    public let framePositions: [SIMD3<Double>]
     public let orientation: [Double]
     public let pixelSpacing: [Double]
     public let slope: Double
     public let intercept: Double
     public let signed: Bool
     public let bitsAllocated: Int
+    /// Why the frames of a multi-frame object cannot be one stack of a volume (frames of different
+    /// orientation, spacing or rescale); nil when they can, and for a single frame.
+    public let framesDisagree: String?
+
+    /// The first frame's position.
+    public var position: SIMD3<Double>? { framePositions.first }
 
     public init(_ dataset: DicomItem, sopClass: String) {
         func numbers(_ tag: Tag) -> [Double] { dataset.strings(tag).compactMap(Double.init) }
@@ -37,14 +45,15 @@ public struct SliceHeader: Sendable {
         frames = max(1, Int(dataset.string(.numberOfFrames) ?? "") ?? 1)
         rows = Int(dataset.uint16(.rows) ?? 0)
         columns = Int(dataset.uint16(.columns) ?? 0)
-        let ipp = numbers(Tag(0x0020, 0x0032))
-        position = ipp.count == 3 ? SIMD3(ipp[0], ipp[1], ipp[2]) : nil
-        orientation = numbers(Tag(0x0020, 0x0037))
-        pixelSpacing = numbers(Tag(0x0028, 0x0030))
-        slope = numbers(Tag(0x0028, 0x1053)).first ?? 1
-        intercept = numbers(Tag(0x0028, 0x1052)).first ?? 0
         signed = dataset.uint16(Tag(0x0028, 0x0103)) == 1
         bitsAllocated = Int(dataset.uint16(.bitsAllocated) ?? 0)
+        let geometry = FrameGeometry(dataset, frames: frames)
+        framePositions = geometry.positions
+        orientation = geometry.orientation
+        pixelSpacing = geometry.pixelSpacing
+        slope = geometry.slope
+        intercept = geometry.intercept
+        framesDisagree = geometry.disagreement
     }
 
     /// Stored value for a Hounsfield value, in this slice's representation.
@@ -154,12 +163,12 @@ public struct SeriesDefacing: Sendable {
     public func process(series files: [Int], headers: [Int: SliceHeader], paths: [String]) -> SeriesVerdict {
         let slices = files.compactMap { index in headers[index].map { (index, $0) } }
         guard let first = slices.first?.1 else { return .metadataOnly("no CT images") }
-        if slices.contains(where: { $0.1.frames > 1 }) {
-            return .quarantine("multi-frame CT: 3-D defacing of multi-frame objects is not supported; not delivered undefaced")
+        if let (_, header) = slices.first(where: { $0.1.framesDisagree != nil }) {
+            return .quarantine("multi-frame CT with \(header.framesDisagree!): cannot assemble a volume")
         }
         guard first.orientation.count == 6, first.pixelSpacing.count == 2, first.rows > 0, first.columns > 0,
-              slices.allSatisfy({ $0.1.position != nil }) else {
-            return .quarantine("no usable image geometry (ImagePositionPatient/ImageOrientationPatient/PixelSpacing): cannot check for a face")
+              slices.allSatisfy({ $0.1.framePositions.count == $0.1.frames }) else {
+            return .quarantine("no usable image geometry (ImagePositionPatient/ImageOrientationPatient/PixelSpacing, or a multi-frame object's functional groups): cannot check for a face")
         }
         guard first.bitsAllocated == 16 else {
             return .quarantine("pixel data is not 16-bit: cannot check for a face")
@@ -174,33 +183,51 @@ public struct SeriesDefacing: Sendable {
         let n = SIMD3(rowDirection.y * columnDirection.z - rowDirection.z * columnDirection.y,
                       rowDirection.z * columnDirection.x - rowDirection.x * columnDirection.z,
                       rowDirection.x * columnDirection.y - rowDirection.y * columnDirection.x)
-        // Ordered along the normal, not by InstanceNumber.
-        let ordered = slices.sorted { dot($0.1.position!, n) < dot($1.1.position!, n) }
-        let depths = ordered.map { dot($0.1.position!, n) }
+        // Every frame of every file is one slice, ordered along the normal, not by InstanceNumber
+        // or frame number.
+        let ordered = slices.flatMap { index, header in
+            header.framePositions.enumerated().map { StackedFrame(file: index, frame: $0.offset, position: $0.element, header: header) }
+        }.sorted { dot($0.position, n) < dot($1.position, n) }
+        let depths = ordered.map { dot($0.position, n) }
+        // Where each file's frames go in the volume.
+        var targetsOfFile: [Int: [(frame: Int, slice: Int)]] = [:]
+        for (k, frame) in ordered.enumerated() { targetsOfFile[frame.file, default: []].append((frame.frame, k)) }
+        let slicesOfFile = targetsOfFile
+        let filesToRead = slicesOfFile.keys.sorted()
 
-        // Decode every slice into Hounsfield units, each worker straight into its slices of the volume
+        // Decode every file into Hounsfield units, each worker straight into its slices of the volume
         // (no staging copy, no lock, no fill that is overwritten anyway).
         let rows = first.rows, columns = first.columns, plane = rows * columns
         let failure = Mutex<String?>(nil)
         let next = Atomic<Int>(0)
         let voxels = [Int16](unsafeUninitializedCapacity: plane * ordered.count) { buffer, initialized in
             let volumeBase = SharedPointer(base: buffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: min(workers, ordered.count)) { _ in
+            DispatchQueue.concurrentPerform(iterations: min(workers, filesToRead.count)) { _ in
                 var raw = RawPixels()
                 while true {
-                    let k = next.add(1, ordering: .relaxed).oldValue
-                    if k >= ordered.count { return }
-                    let (index, header) = ordered[k]
-                    let slice = volumeBase.base + k * plane
-                    if raw.read(path: paths[index], count: plane, { Self.decode($0, into: slice, count: plane, header: header) }) != nil {
-                        continue
+                    let j = next.add(1, ordering: .relaxed).oldValue
+                    if j >= filesToRead.count { return }
+                    let index = filesToRead[j]
+                    let targets = slicesOfFile[index]!
+                    let header = headers[index]!
+                    if header.frames == 1 {
+                        let slice = volumeBase.base + targets[0].slice * plane
+                        if raw.read(path: paths[index], count: plane, { Self.decode($0, into: slice, count: plane, header: header) }) != nil {
+                            continue
+                        }
                     }
                     do {
                         let stored = try DicomFile(path: paths[index]).pixels16()
-                        guard stored.count >= plane else { throw DicomError(reason: "pixel data shorter than one frame") }
-                        stored.withUnsafeBufferPointer { Self.decode($0.baseAddress!, into: slice, count: plane, header: header) }
+                        guard stored.count >= plane * header.frames else {
+                            throw DicomError(reason: "pixel data shorter than its \(header.frames) frame(s)")
+                        }
+                        stored.withUnsafeBufferPointer { all in
+                            for (frame, k) in targets {
+                                Self.decode(all.baseAddress! + frame * plane, into: volumeBase.base + k * plane, count: plane, header: header)
+                            }
+                        }
                     } catch {
-                        slice.initialize(repeating: -1000, count: plane)
+                        for (_, k) in targets { (volumeBase.base + k * plane).initialize(repeating: -1000, count: plane) }
                         let reason = (error as? DicomError)?.reason ?? "\(error)"
                         failure.withLock { $0 = $0 ?? reason }
                     }
@@ -212,7 +239,7 @@ public struct SeriesDefacing: Sendable {
             return .quarantine("pixel data cannot be decoded (\(reason)): cannot check for a face")
         }
         var volume = Volume(columns: columns, rows: rows, slices: ordered.count, hu: voxels,
-                            origins: ordered.map { $0.1.position! }, rowDirection: rowDirection,
+                            origins: ordered.map(\.position), rowDirection: rowDirection,
                             columnDirection: columnDirection, columnSpacing: first.pixelSpacing[1],
                             rowSpacing: first.pixelSpacing[0])
         let check = Defacer.checkHead(volume)
@@ -237,13 +264,21 @@ public struct SeriesDefacing: Sendable {
         let before = FrontalRendering.render(volume)
         let removed = Defacer.apply(mask, to: &volume, options: options)
         let after = FrontalRendering.render(volume)
-        var edits: [Int: SliceEdit] = [:]
-        for (k, (index, header)) in ordered.enumerated() {
+        // One edit per file; a multi-frame file's pixel indices run on through its frames.
+        var pixelsOfFile: [Int: [Int32]] = [:]
+        var firstSlice: [Int: Int] = [:]
+        for (k, frame) in ordered.enumerated() {
             let pixels = mask.setIndices(slice: k)
-            if !pixels.isEmpty {
-                edits[index] = SliceEdit(pixels: pixels, airValue: header.stored(hu: -1000), mode: options.mode,
-                                         seed: options.seed &+ UInt64(k))
-            }
+            guard !pixels.isEmpty else { continue }
+            let offset = Int32(frame.frame * plane)
+            pixelsOfFile[frame.file, default: []] += offset == 0 ? pixels : pixels.map { $0 + offset }
+            if firstSlice[frame.file] == nil { firstSlice[frame.file] = k }
+        }
+        var edits: [Int: SliceEdit] = [:]
+        for (file, pixels) in pixelsOfFile {
+            let k = firstSlice[file]!
+            edits[file] = SliceEdit(pixels: pixels, airValue: ordered[k].header.stored(hu: -1000), mode: options.mode,
+                                    seed: options.seed &+ UInt64(k))
         }
         return .defaced(removed: removed, slices: edits, png: FrontalRendering.sideBySidePNG(before, after))
     }
@@ -265,6 +300,14 @@ extension SeriesDefacing {
             for p in 0..<count { hu[p] = Int16(clamping: Int32(stored[p]) &+ shift) }
         }
     }
+}
+
+/// One frame of a file as a slice of the volume.
+struct StackedFrame {
+    let file: Int
+    let frame: Int
+    let position: SIMD3<Double>
+    let header: SliceHeader
 }
 
 @inline(__always) func dot(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Double { a.x * b.x + a.y * b.y + a.z * b.z }
