@@ -50,6 +50,7 @@ struct DefaceCommand: ParsableCommand {
             if series.voxelsRemoved > 0 { line += ", \(series.voxelsRemoved) voxels removed" }
             if let reason = series.reason { line += " (\(reason))" }
             if let png = series.qaImage { line += "\n    QA: \(png)" }
+            if let png = series.qaProfile { line += "\n    QA profile: \(png)" }
             print(line)
         }
         if outcome.series.contains(where: { $0.verdict == "cannot deface" }) { throw ExitCode(1) }

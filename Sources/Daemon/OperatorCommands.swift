@@ -98,6 +98,8 @@ struct ShowCommand: ParsableCommand {
         print("  options: \(detail.options ?? "-")")
         print("  files: \(detail.filesTotal) total, \(detail.filesDelivered) delivered, \(detail.filesQuarantined) quarantined, \(detail.filesIgnored) ignored")
         print("  input: \(detail.inputDisposition ?? "in the inbox")")
+        if let page = detail.reviewPage { print("  review page: \(page)") }
+        if let page = detail.runReviewPage { print("  review page of its run: \(page)") }
         print("  history:")
         for event in try store.events(job: job) {
             print("    \(event.at)  \(event.state)" + (event.reason.map { "  \($0)" } ?? ""))

@@ -125,6 +125,7 @@ struct RunCommand: ParsableCommand {
             lines.append("  \(summary.looseFiles) file(s) directly in the input folder were skipped: only subfolders are patient folders")
         }
         lines.append("output:   \(output)")
+        if let page = summary.reviewPage { lines.append("review:   \(page)  (every series: verdict, renderings, text masked, reasons; no patient data)") }
         lines.append("audit:    \(database)  (sqlite3 \(database) \"SELECT id, folder, state, reason FROM jobs\")")
         return lines.joined(separator: "\n")
     }

@@ -236,6 +236,15 @@ public final class AuditStore: Sendable {
                     FROM files WHERE series_index IS NOT NULL GROUP BY job_id, series_index;
                 """)
         }
+        migrator.registerMigration("v5") { db in
+            // The review page for a person: per job (and the page of the `ctdeid run` that made it),
+            // and the profile rendering beside the frontal one of each defaced series.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN review_page TEXT;
+                ALTER TABLE jobs ADD COLUMN run_review_page TEXT;
+                ALTER TABLE series ADD COLUMN qa_profile TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -243,8 +252,31 @@ public final class AuditStore: Sendable {
         try write { db in
             try db.execute(sql: "DELETE FROM series WHERE job_id = ? AND series_index = ?", arguments: [job, record.index])
             try db.execute(sql: """
-                INSERT INTO series (job_id, series_index, files, verdict, reason, voxels_removed, qa_image) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [job, record.index, record.files, record.verdict, record.reason, record.voxelsRemoved, record.qaImage])
+                INSERT INTO series (job_id, series_index, files, verdict, reason, voxels_removed, qa_image, qa_profile)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job, record.index, record.files, record.verdict, record.reason, record.voxelsRemoved,
+                                 record.qaImage, record.qaProfile])
+        }
+    }
+
+    /// The series of a job, in their order.
+    public func series(job: Int64) throws(AuditError) -> [SeriesRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT series_index, files, verdict, reason, voxels_removed, qa_image, qa_profile FROM series
+                WHERE job_id = ? ORDER BY series_index
+                """, arguments: [job]).map {
+                SeriesRecord(index: $0["series_index"], files: $0["files"], verdict: $0["verdict"], reason: $0["reason"],
+                             voxelsRemoved: $0["voxels_removed"], qaImage: $0["qa_image"], qaProfile: $0["qa_profile"])
+            }
+        }
+    }
+
+    /// Where a job's review page was written, and the page of the `ctdeid run` the job was part of.
+    public func recordReviewPage(job: Int64, page: String?, runPage: String? = nil) throws(AuditError) {
+        try write(durable: false) { db in
+            if let page { try db.execute(sql: "UPDATE jobs SET review_page = ? WHERE id = ?", arguments: [page, job]) }
+            if let runPage { try db.execute(sql: "UPDATE jobs SET run_review_page = ? WHERE id = ?", arguments: [runPage, job]) }
         }
     }
 
@@ -382,6 +414,9 @@ public final class AuditStore: Sendable {
         public let force: Bool
         public let createdAt: String
         public let updatedAt: String
+        /// The job's review page (HTML, no patient data) and the page of the run it was part of.
+        public let reviewPage: String?
+        public let runReviewPage: String?
 
         init(_ row: Row) {
             id = row["id"]
@@ -400,6 +435,8 @@ public final class AuditStore: Sendable {
             force = row["force"]
             createdAt = row["created_at"]
             updatedAt = row["updated_at"]
+            reviewPage = row["review_page"]
+            runReviewPage = row["run_review_page"]
         }
     }
 

@@ -54,15 +54,16 @@ public struct FaceReview: Sendable {
             case .faceKept(let reason), .faceNotRemoved(let reason):  // MR and PET: not judged here
                 record.verdict = "not defaced"
                 record.reason = reason
-            case .defaced(let removed, let sliceEdits, let png):
+            case .defaced(let removed, let sliceEdits, let png, let profile):
                 record.verdict = "defaced"
                 record.voxelsRemoved = removed
                 for file in files { edits[file] = (sliceEdits[file], headers[file]!) }
-                if let png {
+                for (picture, suffix) in [(png, ""), (profile, "-profile")] {
+                    guard let picture else { continue }
                     try FileManager.default.createDirectory(at: qa, withIntermediateDirectories: true)
-                    let url = qa.appendingPathComponent("series-\(number + 1).png")
-                    try png.write(to: url)
-                    record.qaImage = url.path
+                    let url = qa.appendingPathComponent("series-\(number + 1)\(suffix).png")
+                    try picture.write(to: url)
+                    if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
                 }
             }
             records.append(record)

@@ -86,8 +86,9 @@ public enum SeriesVerdict: Sendable {
     case faceKept(String)
     /// An MR or PET series of the head, held: every file quarantined `face-not-removed`.
     case faceNotRemoved(String)
-    /// Defaced: per file (index into the job's files) the voxels to replace in its single frame.
-    case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?)
+    /// Defaced: per file (index into the job's files) the voxels to replace in its frames; the
+    /// frontal and the profile skin renderings before | after, as PNG.
+    case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?, profile: Data?)
     /// A head series that cannot be made safe: every file of it is quarantined with this reason.
     case quarantine(String)
 }
@@ -261,9 +262,9 @@ public struct SeriesDefacing: Sendable {
         guard let mask = Defacer.faceMask(volume, options: options, isHead: true) else {
             return .metadataOnly("no face region found")
         }
-        let before = FrontalRendering.render(volume)
+        let before = FrontalRendering.render(volume), sideBefore = ProfileRendering.render(volume)
         let removed = Defacer.apply(mask, to: &volume, options: options)
-        let after = FrontalRendering.render(volume)
+        let after = FrontalRendering.render(volume), sideAfter = ProfileRendering.render(volume)
         // One edit per file; a multi-frame file's pixel indices run on through its frames.
         var pixelsOfFile: [Int: [Int32]] = [:]
         var firstSlice: [Int: Int] = [:]
@@ -280,7 +281,8 @@ public struct SeriesDefacing: Sendable {
             edits[file] = SliceEdit(pixels: pixels, airValue: ordered[k].header.stored(hu: -1000), mode: options.mode,
                                     seed: options.seed &+ UInt64(k))
         }
-        return .defaced(removed: removed, slices: edits, png: FrontalRendering.sideBySidePNG(before, after))
+        return .defaced(removed: removed, slices: edits, png: FrontalRendering.sideBySidePNG(before, after),
+                        profile: FrontalRendering.sideBySidePNG(sideBefore, sideAfter))
     }
 }
 

@@ -45,6 +45,8 @@ public struct BatchSummary: Sendable {
     public let jobs: [JobResult]
     public let looseFiles: Int
     public let seconds: Double
+    /// The run's review page (every series of every job), when it could be written.
+    public var reviewPage: String? = nil
     public var filesDelivered: Int { jobs.reduce(0) { $0 + $1.delivered } }
     public var filesQuarantined: Int { jobs.reduce(0) { $0 + $1.quarantined } }
     public var filesIgnored: Int { jobs.reduce(0) { $0 + $1.ignored } }
@@ -200,8 +202,13 @@ public struct BatchRun: Sendable {
         }
         if let staged = undelivered { results.append(try processor.deliver(staged)) }
         try? FileManager.default.removeItem(at: processor.stagingRoot)
-        return BatchSummary(jobs: results.sorted { $0.jobID < $1.jobID }, looseFiles: loose,
-                            seconds: Date().timeIntervalSince(start))
+        var summary = BatchSummary(jobs: results.sorted { $0.jobID < $1.jobID }, looseFiles: loose,
+                                   seconds: Date().timeIntervalSince(start))
+        if !results.isEmpty, let page = try? ReviewPage.writeRunPage(jobs: results.map(\.jobID), store: processor.store, qaRoot: processor.qaRoot) {
+            for job in results { try? processor.store.recordReviewPage(job: job.jobID, page: nil, runPage: page.path) }
+            summary.reviewPage = page.path
+        }
+        return summary
     }
 }
 

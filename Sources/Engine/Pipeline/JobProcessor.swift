@@ -326,7 +326,9 @@ public struct JobProcessor: Sendable {
         let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
         // CT series, each assembled and judged by its pixels; then MR and PET series, by their headers.
         let ct = SeriesDefacing.groupBySeries(headers)
-        let series = ct.map { ($0, true) } + SeriesDefacing.groupBySeries(headers, including: \.isUndefacedModality).map { ($0, false) }
+        // Numbered by their first file, as `numberedSeries` numbers the burned-in text of each series.
+        let series = (ct.map { ($0, true) } + SeriesDefacing.groupBySeries(headers, including: \.isUndefacedModality).map { ($0, false) })
+            .sorted { $0.0[0] < $1.0[0] }
         for (number, (files, isCT)) in series.enumerated() {
             let verdict = isCT ? defacing.process(series: files, headers: headers, paths: paths)
                 : defacing.judgeUndefaced(series: files, headers: headers)
@@ -347,18 +349,19 @@ public struct JobProcessor: Sendable {
                 record.verdict = "quarantined"
                 record.reason = reason
                 for file in files { plan.quarantine[file] = .cannotDeface(reason) }
-            case .defaced(let removed, let edits, let png):
+            case .defaced(let removed, let edits, let png, let profile):
                 record.verdict = "defaced"
                 record.voxelsRemoved = removed
                 for file in files { plan.defaced.insert(file) }
                 plan.edits.merge(edits) { a, _ in a }
                 plan.headers.merge(headers.filter { files.contains($0.key) }) { a, _ in a }
-                if let png {
-                    let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number + 1).png")
+                for (picture, suffix) in [(png, ""), (profile, "-profile")] {
+                    guard let picture else { continue }
+                    let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number + 1)\(suffix).png")
                     do {
                         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                        try png.write(to: url)
-                        record.qaImage = url.path
+                        try picture.write(to: url)
+                        if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
                     } catch {
                         record.reason = "QA image not written: \(InputDisposal.reason(error))"
                     }
@@ -422,6 +425,11 @@ public struct JobProcessor: Sendable {
         let ignored = ignoredRecords(folder)
         if !filesRecorded { try store.recordFiles(job: job, records + ignored) }
         try store.transition(job: job, to: state, reason: reason, deidentificationID: id, outputPath: output)
+        // The review page is for a person; a failure to write it never fails the job (the audit
+        // rows above are the record).
+        if let page = try? ReviewPage.writeJobPage(job: job, store: store, qaRoot: qaRoot) {
+            try? store.recordReviewPage(job: job, page: page.path)
+        }
         var reasons: [String: Int] = [:]
         for record in records where record.outcome == .quarantined {
             reasons[record.reason?.components(separatedBy: ":").first ?? "", default: 0] += 1
@@ -450,7 +458,10 @@ public struct SeriesRecord: Sendable {
     public var verdict: String
     public var reason: String?
     public var voxelsRemoved: Int
+    /// The frontal skin rendering before | after.
     public var qaImage: String?
+    /// The profile (lateral) skin rendering before | after.
+    public var qaProfile: String? = nil
 }
 
 /// One file's trip: hash, load, check, de-identify, (deface,) save, hash.
