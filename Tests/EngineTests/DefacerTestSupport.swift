@@ -110,6 +110,42 @@ struct PhantomSeries {
         return PhantomSeries(volume: series.volume, labels: labels)
     }
 
+    /// The head and neck under a thermoplastic immobilisation mask, as in radiotherapy planning: a
+    /// 2 mm shell (+100 HU), perforated or not, moulded onto the skin of the face, forehead and chin
+    /// and down the sides of the head (or `standOff` voxels of air away from it), from z = -100 to
+    /// 70 mm. `device` holds its voxels (labelled air).
+    static func headAndNeckUnderAMask(standOff: Int = 0, perforated: Bool = true) -> (series: PhantomSeries, device: Set<Int>) {
+        var series = headAndNeck()
+        let v = series.volume
+        let columns = v.columns, rows = v.rows
+        var device = Set<Int>()
+        for k in 0..<v.slices {
+            let z = v.position(0, 0, k).z
+            guard z >= -100, z <= 70 else { continue }
+            func place(_ i: Int, _ j: Int) {
+                // Perforations: every third 4 mm cell of the mesh is open.
+                guard !perforated || (i / 2 + k / 2 + j / 2) % 3 != 0 else { return }
+                guard i >= 0, j >= 0, i < columns, j < rows else { return }
+                let n = (k * rows + j) * columns + i
+                if series.labels[n] == .air { device.insert(n) }
+            }
+            // In front: the air voxel just before the first tissue met from the front of each column.
+            for i in 0..<columns {
+                guard let j = (0..<rows).first(where: { series.labels[(k * rows + $0) * columns + i] != .air }), j > 0 else { continue }
+                if v.position(i, j, k).y < -20 { place(i, j - 1 - standOff) }
+            }
+            // On the sides, in front of the ears' line.
+            for j in 0..<rows where v.position(0, j, k).y < -20 {
+                if let i = (0..<columns).first(where: { series.labels[(k * rows + j) * columns + $0] != .air }), i > 0 { place(i - 1 - standOff, j) }
+                if let i = (0..<columns).reversed().first(where: { series.labels[(k * rows + j) * columns + $0] != .air }), i < columns - 1 {
+                    place(i + 1 + standOff, j)
+                }
+            }
+        }
+        for n in device { series.volume.hu[n] = 100 }
+        return (series, device)
+    }
+
     /// Uneven spacing: slices 2 mm apart below z = 0, 5 mm apart above.
     static func uneven(size: Int = 128) -> PhantomSeries {
         let spacing = 256.0 / Double(size)

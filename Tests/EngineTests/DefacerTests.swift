@@ -52,6 +52,33 @@ final class DefacerTests: XCTestCase {
         XCTAssertEqual(below, 0, "voxels changed more than 16 mm below the mandible: \(DefaceStatistics.histogram(stats.otherChangedIndices, v))")
     }
 
+    /// The head and neck under an immobilisation mask moulded onto the face: the face goes (the mask
+    /// in front of it may go with it), nothing else changes, neither above the face nor in the neck.
+    func testHeadAndNeckUnderAnImmobilisationMaskLosesOnlyItsFace() throws {
+        // Moulded onto the skin and perforated; 4 mm off it and solid (all four combinations pass; two keep the suite short).
+        for (standOff, perforated) in [(0, true), (2, false)] {
+            try checkUnderAMask(standOff: standOff, perforated: perforated)
+        }
+    }
+
+    private func checkUnderAMask(standOff: Int, perforated: Bool) throws {
+        let (series, device) = PhantomSeries.headAndNeckUnderAMask(standOff: standOff, perforated: perforated)
+        let name = "mask \(2 * standOff) mm off the skin, \(perforated ? "perforated" : "solid")"
+        let v = series.volume
+        let mask = try XCTUnwrap(Defacer.faceMask(v), "no mask")
+        var after = v
+        Defacer.apply(mask, to: &after, options: .init())
+        let stats = DefaceStatistics(before: v, after: after, labels: series.labels, earsAllowed: false)
+        let other = stats.otherChangedIndices.filter { !device.contains($0) }
+        let deviceRemoved = device.filter { after.hu[$0] == -1000 }.count
+        print("\(name): \(stats); mask voxels \(device.count), \(deviceRemoved) removed; changed outside face and mask: "
+              + DefaceStatistics.histogram(other, v) + "; missed face by z: \(DefaceStatistics.histogram(stats.missedFace, v))")
+        XCTAssertEqual(stats.brainChanged, 0, name)
+        XCTAssertEqual(stats.boneChanged, 0, name)
+        XCTAssertEqual(other.count, 0, "\(name): changed outside the face: " + DefaceStatistics.byPosition(other, v))
+        XCTAssertGreaterThanOrEqual(stats.faceFraction, 0.95, "\(name): face left under the mask")
+    }
+
     func testFinerPhantomLosesItsFace() throws {
         try deface("axial 256x256x200", .axial(slices: 200, rows: 256, columns: 256), minimumFace: 1)
     }
