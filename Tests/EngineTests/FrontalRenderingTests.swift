@@ -71,6 +71,23 @@ final class FrontalRenderingTests: XCTestCase {
 
     // MARK: Rendering
 
+    /// The profile is seen from the patient's right with the face to the right: the skin that
+    /// reaches furthest right is the nose's tip (z -28...16 mm in the phantom), and the back of the
+    /// head is on the left.
+    func testTheProfileShowsTheNoseFurthestToTheRight() throws {
+        let v = PhantomSeries.axial().volume
+        let r = ProfileRendering.render(v)
+        var tip = (x: -1, row: -1)
+        for row in 0..<r.height {
+            guard let x = (0..<r.width).last(where: { r.pixels[row * r.width + $0] > 0 }) else { continue }
+            if x > tip.x { tip = (x, row) }
+        }
+        let zTop = try XCTUnwrap(v.origins.map(\.z).max())
+        let z = zTop - Double(tip.row)
+        XCTAssertTrue((-30.0...18.0).contains(z), "the furthest-right skin is at z = \(z) mm, not the nose")
+        XCTAssertGreaterThan(tip.x, r.width / 2, "the face is not on the right")
+    }
+
     func testNoseIsTheBrightestAndClosestRegionNearTheCentre() throws {
         let volume = Self.headVolume()
         let frame = FrontalRendering.Frame(volume, millimetresPerPixel: 1)

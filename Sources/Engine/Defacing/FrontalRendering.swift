@@ -96,14 +96,22 @@ public enum FrontalRendering {
         v.hu.withUnsafeBufferPointer { hu in
             hit.withUnsafeMutableBufferPointer { hit in
                 if axis == 0 {
-                    // Along the columns of each row: contiguous, stop at the first hit.
+                    // Along the columns of each row: contiguous, stop at the first hit; 16 voxels
+                    // at a time until a chunk holds skin (most rows are air for most of their length).
+                    let hu0 = UnsafeRawPointer(hu.baseAddress!)
+                    let thr16 = SIMD16<Int16>(repeating: threshold)
                     for k in 0..<v.slices {
                         for j in 0..<rows {
                             let base = (k * rows + j) * cols
-                            for s in 0..<cols where hu[base + (ascending ? s : cols - 1 - s)] >= threshold {
-                                hit[k * rows + j] = Int32(s)
-                                break
+                            var s = 0
+                            while s + 16 <= cols {
+                                let start = ascending ? base + s : base + cols - s - 16
+                                let chunk = hu0.loadUnaligned(fromByteOffset: start * 2, as: SIMD16<Int16>.self)
+                                if any(chunk .>= thr16) { break }
+                                s += 16
                             }
+                            while s < cols, hu[base + (ascending ? s : cols - 1 - s)] < threshold { s += 1 }
+                            if s < cols { hit[k * rows + j] = Int32(s) }
                         }
                     }
                 } else {

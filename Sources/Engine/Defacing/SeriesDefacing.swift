@@ -262,9 +262,9 @@ public struct SeriesDefacing: Sendable {
         guard let mask = Defacer.faceMask(volume, options: options, isHead: true) else {
             return .metadataOnly("no face region found")
         }
-        let before = FrontalRendering.render(volume), sideBefore = ProfileRendering.render(volume)
+        let (before, sideBefore) = Self.renderings(volume)
         let removed = Defacer.apply(mask, to: &volume, options: options)
-        let after = FrontalRendering.render(volume), sideAfter = ProfileRendering.render(volume)
+        let (after, sideAfter) = Self.renderings(volume)
         // One edit per file; a multi-frame file's pixel indices run on through its frames.
         var pixelsOfFile: [Int: [Int32]] = [:]
         var firstSlice: [Int: Int] = [:]
@@ -287,6 +287,19 @@ public struct SeriesDefacing: Sendable {
 }
 
 extension SeriesDefacing {
+    typealias Rendering = (width: Int, height: Int, pixels: [UInt8])
+
+    /// The frontal and the profile rendering, one on each of two threads (each is single-threaded).
+    static func renderings(_ volume: Volume) -> (frontal: Rendering, profile: Rendering) {
+        let results = Mutex<[Int: Rendering]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { view in
+            let rendering = view == 0 ? FrontalRendering.render(volume) : ProfileRendering.render(volume)
+            results.withLock { $0[view] = rendering }
+        }
+        let both = results.withLock { $0 }
+        return (both[0]!, both[1]!)
+    }
+
     /// Stored values to Hounsfield units. The common CT case (slope 1, integer intercept) is an integer
     /// shift, which the compiler vectorises; anything else goes through the header's general formula.
     static func decode(_ stored: UnsafePointer<UInt16>, into hu: UnsafeMutablePointer<Int16>, count: Int,
