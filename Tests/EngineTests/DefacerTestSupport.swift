@@ -31,8 +31,23 @@ struct PhantomSeries {
     }
 
     /// Any geometry, sampling the phantom at each voxel's true position.
+    /// The head turned `yaw` degrees to its left (about z) and nodded `pitch` degrees chin down
+    /// (about x) in an ordinary axial series: the phantom sampled at each voxel's position turned back.
+    static func turned(yaw: Double, pitch: Double, slices: Int = 110, size: Int = 128) -> PhantomSeries {
+        let spacing = 256.0 / Double(size)
+        let o = -spacing * Double(size) / 2 + spacing / 2
+        let a = yaw * .pi / 180, b = pitch * .pi / 180
+        return sampled(columns: size, rows: size, origins: (0..<slices).map { SIMD3(o, o, -109 + 2 * Double($0)) },
+                       rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0), spacing: spacing) { p in
+            // Undo the nod (about x), then the turn (about z).
+            let q = SIMD3(p.x, p.y * cos(b) - p.z * sin(b), p.y * sin(b) + p.z * cos(b))
+            return SIMD3(q.x * cos(a) + q.y * sin(a), -q.x * sin(a) + q.y * cos(a), q.z)
+        }
+    }
+
     static func sampled(columns: Int, rows: Int, origins: [SIMD3<Double>], rowDirection: SIMD3<Double>,
-                        columnDirection: SIMD3<Double>, spacing: Double) -> PhantomSeries {
+                        columnDirection: SIMD3<Double>, spacing: Double,
+                        head: (SIMD3<Double>) -> SIMD3<Double> = { $0 }) -> PhantomSeries {
         let phantom = HeadPhantom()
         let plane = rows * columns
         var hu = [Int16](repeating: 0, count: plane * origins.count)
@@ -40,7 +55,7 @@ struct PhantomSeries {
         for k in origins.indices {
             for j in 0..<rows {
                 for i in 0..<columns {
-                    let p = origins[k] + rowDirection * (Double(i) * spacing) + columnDirection * (Double(j) * spacing)
+                    let p = head(origins[k] + rowDirection * (Double(i) * spacing) + columnDirection * (Double(j) * spacing))
                     hu[(k * rows + j) * columns + i] = phantom.hounsfield(x: p.x, y: p.y, z: p.z)
                     labels[(k * rows + j) * columns + i] = phantom.label(x: p.x, y: p.y, z: p.z)
                 }
