@@ -45,6 +45,14 @@ struct PhantomSeries {
         }
     }
 
+    /// Only part of the head: axial slices 2 mm apart from `bottom` to `top` (mm).
+    static func covering(_ bottom: Double, _ top: Double, size: Int = 128) -> PhantomSeries {
+        let spacing = 256.0 / Double(size)
+        let o = -spacing * Double(size) / 2 + spacing / 2
+        return sampled(columns: size, rows: size, origins: stride(from: bottom, through: top, by: 2).map { SIMD3(o, o, $0) },
+                       rowDirection: SIMD3(1, 0, 0), columnDirection: SIMD3(0, 1, 0), spacing: spacing)
+    }
+
     static func sampled(columns: Int, rows: Int, origins: [SIMD3<Double>], rowDirection: SIMD3<Double>,
                         columnDirection: SIMD3<Double>, spacing: Double,
                         head: (SIMD3<Double>) -> SIMD3<Double> = { $0 }) -> PhantomSeries {

@@ -79,6 +79,13 @@ final class DefacerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(stats.faceFraction, 0.95, "\(name): face left under the mask")
     }
 
+    /// Series that cover only part of the face: one that ends just above the eyes (z 4 mm; the brow
+    /// at 40), one that starts at the upper lip (the chin at -76 mm is not in it). What is in them goes.
+    func testPartialCoverageLosesTheFaceItHolds() throws {
+        try deface("ends above the eyes", .covering(-99, 21), minimumFace: 0.95)
+        try deface("starts at the upper lip", .covering(-41, 99), minimumFace: 0.95)
+    }
+
     /// A head turned 20 degrees to one side: the face goes (99.6%), nothing else changes.
     func testATurnedHeadLosesOnlyItsFace() throws {
         try deface("turned 20 deg", .turned(yaw: 20, pitch: 0), minimumFace: 0.99)
