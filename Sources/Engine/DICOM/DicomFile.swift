@@ -406,7 +406,7 @@ extension DicomFile {
             fragments.append(length == 0 ? [] : [UInt8](UnsafeBufferPointer(start: data, count: Int(length))))
             index += 1
         }
-        let frames = max(1, Int(dataset.string(Tag(0x0028, 0x0008)).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1))
+        let frames = max(1, dataset.string(.numberOfFrames).flatMap { Int($0) } ?? 1)
         guard !fragments.isEmpty else { throw DicomError(reason: "the encapsulated pixel data has no fragment") }
         if fragments.count == frames { return fragments }
         if frames == 1 { return [fragments.flatMap { $0 }] }
@@ -428,7 +428,7 @@ extension DicomFile {
 
     /// Every frame decoded with OpenJPEG, each checked against Rows and Columns.
     private func jpeg2000Pixels() throws(DicomError) -> [UInt16] {
-        let rows = Int(dataset.uint16(Tag(0x0028, 0x0010)) ?? 0), columns = Int(dataset.uint16(Tag(0x0028, 0x0011)) ?? 0)
+        let rows = Int(dataset.uint16(.rows) ?? 0), columns = Int(dataset.uint16(.columns) ?? 0)
         var words: [UInt16] = []
         for (index, frame) in try encapsulatedFrames().enumerated() {
             let decoded = try JPEG2000Codec.decode(frame)
