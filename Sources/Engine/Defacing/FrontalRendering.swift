@@ -17,9 +17,17 @@ public enum FrontalRendering {
 
     public static func render(_ volume: Volume, skinThreshold: Int16 = -300,
                               millimetresPerPixel: Double = 1.0) -> (width: Int, height: Int, pixels: [UInt8]) {
+        render(volume, skinThreshold: skinThreshold, millimetresPerPixel: millimetresPerPixel, continuing: nil).image
+    }
+
+    /// The rendering and the surface it found. `continuing`: the surface of the same volume before
+    /// voxels were only lowered to air (defacing), so every skin voxel is at or behind the one found
+    /// then: each line's search resumes there instead of crossing the volume again. Same result.
+    static func render(_ volume: Volume, skinThreshold: Int16 = -300, millimetresPerPixel: Double = 1.0,
+                       continuing: SurfaceHits?) -> (image: (width: Int, height: Int, pixels: [UInt8]), surface: SurfaceHits) {
         let frame = Frame(volume, millimetresPerPixel: millimetresPerPixel)
-        let depth = depthMap(volume, frame: frame, skinThreshold: skinThreshold)
-        return (frame.width, frame.height, shade(depth, frame: frame))
+        let (depth, surface) = depthMap(volume, frame: frame, skinThreshold: skinThreshold, continuing: continuing)
+        return ((frame.width, frame.height, shade(depth, frame: frame)), surface)
     }
 
     /// Before and after side by side at the same scale, separated by a `gapWidth` gray bar.
@@ -67,10 +75,26 @@ public enum FrontalRendering {
         }
     }
 
+    /// Per cell of the mesh (u fastest), the steps along the march to the first skin voxel
+    /// (`none`: no skin on that line), for a march along `axis` in the direction `ascending`.
+    struct SurfaceHits {
+        static let none = Int32.max
+        let axis: Int
+        let ascending: Bool
+        let steps: [Int32]
+    }
+
     /// Nearest surface y (mm) per pixel, +infinity where the ray meets no skin.
     static func depthMap(_ v: Volume, frame: Frame, skinThreshold: Int16) -> [Float] {
+        depthMap(v, frame: frame, skinThreshold: skinThreshold, continuing: nil).depth
+    }
+
+    static func depthMap(_ v: Volume, frame: Frame, skinThreshold: Int16,
+                         continuing: SurfaceHits?) -> (depth: [Float], surface: SurfaceHits) {
         var depth = [Float](repeating: .infinity, count: frame.width * frame.height)
-        guard v.columns > 0, v.rows > 0, v.slices > 0 else { return depth }
+        guard v.columns > 0, v.rows > 0, v.slices > 0 else {
+            return (depth, SurfaceHits(axis: 1, ascending: true, steps: []))
+        }
 
         // March along the index axis most nearly parallel to y, in the direction of increasing y.
         let kStep = v.slices > 1 ? (v.origins[v.slices - 1] - v.origins[0]) / Double(v.slices - 1) : v.normal
@@ -88,60 +112,30 @@ public enum FrontalRendering {
         let dims = [v.columns, v.rows, v.slices]
         let uCount = dims[uAxis], vCount = dims[vAxis]
 
+        func voxel(_ u: Int, _ w: Int, _ a: Int) -> (Int, Int, Int) {
+            axis == 0 ? (a, u, w) : (axis == 1 ? (u, a, w) : (u, w, a))
+        }
+
         // Steps along the march (0 = first voxel met) to the first skin voxel per mesh cell.
-        let none = Int32.max
-        var hit = [Int32](repeating: none, count: uCount * vCount)
+        let none = SurfaceHits.none
         let threshold = skinThreshold
-        let cols = v.columns, rows = v.rows
-        v.hu.withUnsafeBufferPointer { hu in
-            hit.withUnsafeMutableBufferPointer { hit in
-                if axis == 0 {
-                    // Along the columns of each row: contiguous, stop at the first hit; 16 voxels
-                    // at a time until a chunk holds skin (most rows are air for most of their length).
-                    let hu0 = UnsafeRawPointer(hu.baseAddress!)
-                    let thr16 = SIMD16<Int16>(repeating: threshold)
-                    for k in 0..<v.slices {
-                        for j in 0..<rows {
-                            let base = (k * rows + j) * cols
-                            var s = 0
-                            while s + 16 <= cols {
-                                let start = ascending ? base + s : base + cols - s - 16
-                                let chunk = hu0.loadUnaligned(fromByteOffset: start * 2, as: SIMD16<Int16>.self)
-                                if any(chunk .>= thr16) { break }
-                                s += 16
-                            }
-                            while s < cols, hu[base + (ascending ? s : cols - 1 - s)] < threshold { s += 1 }
-                            if s < cols { hit[k * rows + j] = Int32(s) }
-                        }
+        var hit: [Int32]
+        if let before = continuing, before.axis == axis, before.ascending == ascending, before.steps.count == uCount * vCount {
+            hit = before.steps
+            v.hu.withUnsafeBufferPointer { hu in
+                for cell in hit.indices where hit[cell] != none {
+                    let cu = cell % uCount, cv = cell / uCount
+                    var s = Int(hit[cell])
+                    while s < n {
+                        let (i, j, k) = voxel(cu, cv, ascending ? s : n - 1 - s)
+                        if hu[v.index(i, j, k)] >= threshold { break }
+                        s += 1
                     }
-                } else {
-                    // Rows or slices: stream the volume in memory order, keeping the smallest step per cell.
-                    for k in 0..<v.slices {
-                        for j in 0..<rows {
-                            let a = axis == 1 ? j : k
-                            let s = Int32(ascending ? a : n - 1 - a)
-                            let cell = (axis == 1 ? k : j) * cols
-                            let base = (k * rows + j) * cols
-                            // 16 columns at a time: the scan is memory-bound once vectorised (~4x).
-                            var i = 0
-                            let hu0 = UnsafeRawPointer(hu.baseAddress!), hit0 = UnsafeMutableRawPointer(hit.baseAddress!)
-                            let thr16 = SIMD16<Int32>(repeating: Int32(threshold)), s16 = SIMD16<Int32>(repeating: s)
-                            while i + 16 <= cols {
-                                let v16 = hu0.loadUnaligned(fromByteOffset: (base + i) * 2, as: SIMD16<Int16>.self)
-                                let h16 = hit0.loadUnaligned(fromByteOffset: (cell + i) * 4, as: SIMD16<Int32>.self)
-                                let skin = (SIMD16<Int32>(truncatingIfNeeded: v16) .>= thr16) .& (s16 .< h16)
-                                hit0.storeBytes(of: h16.replacing(with: s16, where: skin), toByteOffset: (cell + i) * 4, as: SIMD16<Int32>.self)
-                                i += 16
-                            }
-                            while i < cols {
-                                let h = hit[cell + i]
-                                hit[cell + i] = hu[base + i] >= threshold && s < h ? s : h
-                                i += 1
-                            }
-                        }
-                    }
+                    hit[cell] = s < n ? Int32(s) : none
                 }
             }
+        } else {
+            hit = scan(v, axis: axis, ascending: ascending, cells: uCount * vCount, threshold: threshold)
         }
 
         // Surface points in output pixel coordinates (px, pr) with their depth y.
@@ -149,9 +143,6 @@ public enum FrontalRendering {
         var pr = [Float](repeating: 0, count: hit.count)
         var py = [Float](repeating: .nan, count: hit.count)
         let thr = Double(skinThreshold)
-        func voxel(_ u: Int, _ w: Int, _ a: Int) -> (Int, Int, Int) {
-            axis == 0 ? (a, u, w) : (axis == 1 ? (u, a, w) : (u, w, a))
-        }
         for cv in 0..<vCount {
             for cu in 0..<uCount {
                 let cell = cv * uCount + cu
@@ -217,7 +208,66 @@ public enum FrontalRendering {
                 }
             }
         }
-        return depth
+        return (depth, SurfaceHits(axis: axis, ascending: ascending, steps: hit))
+    }
+
+    /// The first skin voxel of every line along `axis`, searched through the whole volume.
+    private static func scan(_ v: Volume, axis: Int, ascending: Bool, cells: Int, threshold: Int16) -> [Int32] {
+        let none = SurfaceHits.none
+        let n = [v.columns, v.rows, v.slices][axis]
+        var hit = [Int32](repeating: none, count: cells)
+        let cols = v.columns, rows = v.rows
+        v.hu.withUnsafeBufferPointer { hu in
+            hit.withUnsafeMutableBufferPointer { hit in
+                if axis == 0 {
+                    // Along the columns of each row: contiguous, stop at the first hit; 16 voxels
+                    // at a time until a chunk holds skin (most rows are air for most of their length).
+                    let hu0 = UnsafeRawPointer(hu.baseAddress!)
+                    let thr16 = SIMD16<Int16>(repeating: threshold)
+                    for k in 0..<v.slices {
+                        for j in 0..<rows {
+                            let base = (k * rows + j) * cols
+                            var s = 0
+                            while s + 16 <= cols {
+                                let start = ascending ? base + s : base + cols - s - 16
+                                let chunk = hu0.loadUnaligned(fromByteOffset: start * 2, as: SIMD16<Int16>.self)
+                                if any(chunk .>= thr16) { break }
+                                s += 16
+                            }
+                            while s < cols, hu[base + (ascending ? s : cols - 1 - s)] < threshold { s += 1 }
+                            if s < cols { hit[k * rows + j] = Int32(s) }
+                        }
+                    }
+                } else {
+                    // Rows or slices: stream the volume in memory order, keeping the smallest step per cell.
+                    for k in 0..<v.slices {
+                        for j in 0..<rows {
+                            let a = axis == 1 ? j : k
+                            let s = Int32(ascending ? a : n - 1 - a)
+                            let cell = (axis == 1 ? k : j) * cols
+                            let base = (k * rows + j) * cols
+                            // 16 columns at a time: the scan is memory-bound once vectorised (~4x).
+                            var i = 0
+                            let hu0 = UnsafeRawPointer(hu.baseAddress!), hit0 = UnsafeMutableRawPointer(hit.baseAddress!)
+                            let thr16 = SIMD16<Int32>(repeating: Int32(threshold)), s16 = SIMD16<Int32>(repeating: s)
+                            while i + 16 <= cols {
+                                let v16 = hu0.loadUnaligned(fromByteOffset: (base + i) * 2, as: SIMD16<Int16>.self)
+                                let h16 = hit0.loadUnaligned(fromByteOffset: (cell + i) * 4, as: SIMD16<Int32>.self)
+                                let skin = (SIMD16<Int32>(truncatingIfNeeded: v16) .>= thr16) .& (s16 .< h16)
+                                hit0.storeBytes(of: h16.replacing(with: s16, where: skin), toByteOffset: (cell + i) * 4, as: SIMD16<Int32>.self)
+                                i += 16
+                            }
+                            while i < cols {
+                                let h = hit[cell + i]
+                                hit[cell + i] = hu[base + i] >= threshold && s < h ? s : h
+                                i += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return hit
     }
 
     // MARK: Shading

@@ -180,9 +180,9 @@ func classify(_ hu: UnsafePointer<Int16>, columns: Int, shape: PlaneShape,
         for x in 0..<shape.wordsPerRow {
             let c0 = x << 6
             if c0 + 64 <= shape.columns {
-                // Whole words without a branch per voxel (this was the defacer's hottest loop); the
-                // constant step lets the compiler vectorise the common case.
-                (b[x], t[x]) = step == 1 ? thresholdBits(src + c0, step: 1, boneHU, bodyHU)
+                // Whole words without a branch per voxel (this was the defacer's hottest loop);
+                // contiguous values (the common case) 16 at a time.
+                (b[x], t[x]) = step == 1 ? thresholdBits(src + c0, boneHU, bodyHU)
                                          : thresholdBits(src + c0 * step, step: step, boneHU, bodyHU)
                 continue
             }
@@ -211,6 +211,21 @@ func classify(_ hu: UnsafePointer<Int16>, columns: Int, shape: PlaneShape,
         }
         a |= ((fa &* 0x0102_0408_1020_4080) >> 56) << UInt64(8 * g)
         b |= ((fb &* 0x0102_0408_1020_4080) >> 56) << UInt64(8 * g)
+    }
+    return (a, b)
+}
+
+/// `thresholdBits` of 64 contiguous values, 16 at a time: a comparison gives 16 lanes of all-ones
+/// or zero, which select one power of two each, and their sum is the 16 flags as bits.
+@inline(__always) func thresholdBits(_ p: UnsafePointer<Int16>, _ high: Int16, _ low: Int16) -> (UInt64, UInt64) {
+    let weights = SIMD16<UInt16>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+    let zero = SIMD16<UInt16>(), highs = SIMD16<Int16>(repeating: high), lows = SIMD16<Int16>(repeating: low)
+    let raw = UnsafeRawPointer(p)
+    var a: UInt64 = 0, b: UInt64 = 0
+    for q in 0..<4 {
+        let values = raw.loadUnaligned(fromByteOffset: 32 * q, as: SIMD16<Int16>.self)
+        a |= UInt64(zero.replacing(with: weights, where: values .>= highs).wrappedSum()) << UInt64(16 * q)
+        b |= UInt64(zero.replacing(with: weights, where: values .>= lows).wrappedSum()) << UInt64(16 * q)
     }
     return (a, b)
 }

@@ -10,6 +10,12 @@ public enum ProfileRendering {
         FrontalRendering.render(turned(volume), skinThreshold: skinThreshold, millimetresPerPixel: millimetresPerPixel)
     }
 
+    /// The rendering and its surface; see `FrontalRendering.render(_:skinThreshold:millimetresPerPixel:continuing:)`.
+    static func render(_ volume: Volume, continuing: FrontalRendering.SurfaceHits?)
+        -> (image: (width: Int, height: Int, pixels: [UInt8]), surface: FrontalRendering.SurfaceHits) {
+        FrontalRendering.render(turned(volume), continuing: continuing)
+    }
+
     /// The volume with its geometry turned so that patient x points away from the camera.
     static func turned(_ v: Volume) -> Volume {
         func turn(_ p: SIMD3<Double>) -> SIMD3<Double> { SIMD3(-p.y, p.x, p.z) }

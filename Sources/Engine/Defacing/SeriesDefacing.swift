@@ -103,14 +103,28 @@ public struct SliceEdit: Sendable {
 
     /// Applies the edit to a frame's stored values.
     func apply(to values: inout [UInt16], header: SliceHeader) {
+        forEachReplacement(header: header) { p, value in
+            if p < values.count { values[p] = value }
+        }
+    }
+
+    /// Applies the edit to 16-bit little-endian stored values as they lie in a file.
+    func apply(toLittleEndian bytes: UnsafeMutableRawBufferPointer, header: SliceHeader) {
+        forEachReplacement(header: header) { p, value in
+            if 2 * p + 1 < bytes.count { bytes.storeBytes(of: value.littleEndian, toByteOffset: 2 * p, as: UInt16.self) }
+        }
+    }
+
+    /// Every (pixel index, stored value) in the edit's order, which the noise sequence follows.
+    private func forEachReplacement(header: SliceHeader, _ body: (Int, UInt16) -> Void) {
         guard mode == .noise else {
-            for p in pixels where Int(p) < values.count { values[Int(p)] = airValue }
+            for p in pixels { body(Int(p), airValue) }
             return
         }
         var state = seed | 1
-        for p in pixels where Int(p) < values.count {
+        for p in pixels {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            values[Int(p)] = header.stored(hu: -1000 + Double(Int(state % 41) - 20))
+            body(Int(p), header.stored(hu: -1000 + Double(Int(state % 41) - 20)))
         }
     }
 }
@@ -262,9 +276,9 @@ public struct SeriesDefacing: Sendable {
         guard let mask = Defacer.faceMask(volume, options: options, isHead: true) else {
             return .metadataOnly("no face region found")
         }
-        let (before, sideBefore) = Self.renderings(volume)
+        let (before, sideBefore, surfaces) = Self.renderings(volume)
         let removed = Defacer.apply(mask, to: &volume, options: options)
-        let (after, sideAfter) = Self.renderings(volume)
+        let (after, sideAfter, _) = Self.renderings(volume, continuing: surfaces)
         // One edit per file; a multi-frame file's pixel indices run on through its frames.
         var pixelsOfFile: [Int: [Int32]] = [:]
         var firstSlice: [Int: Int] = [:]
@@ -289,15 +303,18 @@ public struct SeriesDefacing: Sendable {
 extension SeriesDefacing {
     typealias Rendering = (width: Int, height: Int, pixels: [UInt8])
 
-    /// The frontal and the profile rendering, one on each of two threads (each is single-threaded).
-    static func renderings(_ volume: Volume) -> (frontal: Rendering, profile: Rendering) {
-        let results = Mutex<[Int: Rendering]>([:])
+    /// The frontal and the profile rendering, one on each of two threads (each is single-threaded),
+    /// and their surfaces; `continuing`: the surfaces of the volume before defacing.
+    static func renderings(_ volume: Volume, continuing: [FrontalRendering.SurfaceHits]? = nil)
+        -> (frontal: Rendering, profile: Rendering, surfaces: [FrontalRendering.SurfaceHits]) {
+        let results = Mutex<[Int: (image: Rendering, surface: FrontalRendering.SurfaceHits)]>([:])
         DispatchQueue.concurrentPerform(iterations: 2) { view in
-            let rendering = view == 0 ? FrontalRendering.render(volume) : ProfileRendering.render(volume)
+            let rendering = view == 0 ? FrontalRendering.render(volume, continuing: continuing?[0])
+                : ProfileRendering.render(volume, continuing: continuing?[1])
             results.withLock { $0[view] = rendering }
         }
         let both = results.withLock { $0 }
-        return (both[0]!, both[1]!)
+        return (both[0]!.image, both[1]!.image, [both[0]!.surface, both[1]!.surface])
     }
 
     /// Stored values to Hounsfield units. The common CT case (slope 1, integer intercept) is an integer

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Head or not, from the pixels: a slice shows a skull when bone (after closing small gaps) encloses
 /// a brain-sized region of brain-like density. Sampled at about 1 mm, which is enough for a skull.
@@ -18,12 +19,20 @@ enum SkullCheck {
         let shape = PlaneShape(columns: columns, rows: rows, wordsPerRow: (columns + 63) / 64)
         let cs = v.columnSpacing * Double(f), rs = v.rowSpacing * Double(f)
         let r = DefacingParameters.closingRadius
+        let needed = max(1, Int((headFraction * Double(v.slices)).rounded(.up)))
+        // Slices in an order spread over the whole series, so that a head shows enough skulls after
+        // a few of them: once it has, the rest are not looked at. Only a series that is not a head is
+        // looked at whole.
+        let order = spread(v.slices)
+        let skulls = Atomic<Int>(0)
         var found = [Bool](repeating: false, count: v.slices)
         v.hu.withUnsafeBufferPointer { huBuffer in
             found.withUnsafeMutableBufferPointer { foundBuffer in
                 let hu = SharedHU(base: huBuffer.baseAddress!)
                 let out = SharedPointer(base: foundBuffer.baseAddress!)
-                parallelFor(v.slices) { k in
+                parallelFor(v.slices) { n in
+                    if skulls.load(ordering: .relaxed) >= needed { return }
+                    let k = order[n]
                     var bone = [UInt64](repeating: 0, count: shape.wordCount)
                     var tissue = [UInt64](repeating: 0, count: shape.wordCount)
                     var enclosed = [UInt64](repeating: 0, count: shape.wordCount)
@@ -37,6 +46,7 @@ enum SkullCheck {
                                                rx: r / cs, ry: r / rs, into: e.baseAddress!)
                                 out[k] = showsSkull(e.baseAddress!, shape: shape, hu: plane, columns: v.columns,
                                                     step: f, pixelArea: cs * rs)
+                                if out[k] { skulls.add(1, ordering: .relaxed) }
                             }
                         }
                     }
@@ -45,11 +55,25 @@ enum SkullCheck {
         }
         let count = found.filter { $0 }.count
         if count == 0 { return HeadCheck(isHead: false, reason: "no skull: not a head series") }
-        let needed = max(1, Int((headFraction * Double(v.slices)).rounded(.up)))
         if count < needed {
             return HeadCheck(isHead: false, reason: "skull found in only \(count) of \(v.slices) slices: not a head series")
         }
-        return HeadCheck(isHead: true, reason: "skull found in \(count) of \(v.slices) slices")
+        return HeadCheck(isHead: true, reason: "skull found in at least \(count) of \(v.slices) slices")
+    }
+
+    /// 0..<count as every 2^n-th, then those halfway between, and so on.
+    static func spread(_ count: Int) -> [Int] {
+        var order: [Int] = [], taken = [Bool](repeating: false, count: count)
+        var spacing = 1
+        while spacing * 2 <= count { spacing *= 2 }
+        while spacing >= 1 {
+            for k in stride(from: 0, to: count, by: spacing) where !taken[k] {
+                order.append(k)
+                taken[k] = true
+            }
+            spacing /= 2
+        }
+        return order
     }
 
     /// The largest enclosed region is brain-sized and of brain-like density.

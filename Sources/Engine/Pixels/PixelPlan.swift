@@ -116,7 +116,14 @@ enum FilePixels {
         // without a face edit is screened frame by frame from the bytes read (the common case: no
         // copy of its pixels but the frame at hand, and only a masked frame is written back).
         let fromInput = file.detachedPixels != nil && input?.hasNativePixels == true
-        let direct = fromInput && edit == nil
+        // A face edit of native 16-bit pixels goes straight into the bytes read (after the input's
+        // digest is finished): nothing is decoded or converted back, and the text screen then reads
+        // the edited frames from there like any other.
+        var editedInPlace = false
+        if fromInput, bits == 16, let edit, let sliceHeader {
+            editedInPlace = input!.editNativePixels { edit.apply(toLittleEndian: $0, header: sliceHeader) } != nil
+        }
+        let direct = fromInput && (edit == nil || editedInPlace)
         var values: [UInt16] = []
         if direct {
             // Nothing decoded up front.
@@ -144,7 +151,7 @@ enum FilePixels {
         let available = direct ? (input!.withNativePixels { $0.count / (bits / 8) } ?? 0) : values.count
         guard available >= plane else { return failed("pixel data shorter than one frame") }
         var changed = false
-        if let edit, let sliceHeader {
+        if !editedInPlace, let edit, let sliceHeader {
             edit.apply(to: &values, header: sliceHeader)
             changed = true
         }
