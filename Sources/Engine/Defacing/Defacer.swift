@@ -156,6 +156,7 @@ public enum Defacer {
     /// bone, which stops the scan.)
     static func markFace(_ k: Int, _ v: Volume, _ hu: SharedHU, _ a: HeadAnalysis, _ rays: FaceRays,
                          _ limits: FaceLimits, _ entries: SharedPointer<Int32>, _ marks: BitVolume) {
+        guard limits.mayReach(v, slice: k, grownBy: FaceLimits.orbitTolerance) else { return }
         let maxSteps = Int(maxDepth / rays.step)
         for u in 0..<rays.count {
             let t0 = Int(entries[k * rays.count + u])

@@ -66,6 +66,37 @@ struct FaceLimits: Sendable {
         return false
     }
 
+    /// The reach of the orbit model grown by `grow` from a globe's centre.
+    func orbitReach(_ g: Globe, grownBy grow: Double) -> Double { g.radius + Self.orbitFat + Self.orbitBehind + grow }
+
+    /// Whether any point of slice k (give or take a millimetre) can be inside the face limits or the
+    /// orbit model grown by `grow`: a slice above the face and the orbits, or below the chin's limit,
+    /// has nothing to mark.
+    func mayReach(_ v: Volume, slice k: Int, grownBy grow: Double) -> Bool {
+        var low = Double.infinity, high = -Double.infinity
+        for (i, j) in [(0, 0), (v.columns - 1, 0), (0, v.rows - 1), (v.columns - 1, v.rows - 1)] {
+            let z = v.position(i, j, k).z
+            low = min(low, z - 1)
+            high = max(high, z + 1)
+        }
+        if high >= zInferior + Self.shave && low < zSuperior - Self.shave { return true }
+        let n = v.normal
+        return globes.contains { g in abs(((g.centre - v.origins[k]) * n).sum()) <= orbitReach(g, grownBy: grow) + 1 }
+    }
+
+    /// Per globe, the box of pixels of slice k outside which no point is in the orbit model grown by
+    /// `grow` (the model's reach around the centre projected into the slice, plus a pixel).
+    func orbitBoxes(_ v: Volume, slice k: Int, grownBy grow: Double) -> [(i: ClosedRange<Double>, j: ClosedRange<Double>)] {
+        func unit(_ a: SIMD3<Double>) -> SIMD3<Double> { a / (a * a).sum().squareRoot() }
+        let row = unit(v.rowDirection), column = unit(v.columnDirection)
+        return globes.map { g in
+            let d = g.centre - v.origins[k], reach = orbitReach(g, grownBy: grow)
+            let ci = (d * row).sum() / v.columnSpacing, cj = (d * column).sum() / v.rowSpacing
+            let ri = reach / v.columnSpacing + 1, rj = reach / v.rowSpacing + 1
+            return ((ci - ri)...(ci + ri), (cj - rj)...(cj + rj))
+        }
+    }
+
     /// Inside the face limits, less a quarter millimetre: the landmarks are found to a fraction of a
     /// voxel, and a voxel on the boundary is better left than wrongly removed.
     @inline(__always) func inFace(_ p: SIMD3<Double>) -> Bool {

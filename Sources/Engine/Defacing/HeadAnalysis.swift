@@ -130,7 +130,7 @@ final class HeadAnalysis: @unchecked Sendable {
         guard !limits.globes.isEmpty else { return }
         let n = v.normal
         let grow = DefacingParameters.protectionMargin
-        let reach = limits.globes.map { $0.radius + FaceLimits.orbitFat + FaceLimits.orbitBehind }.max()! + grow
+        let reach = limits.globes.map { limits.orbitReach($0, grownBy: grow) }.max()!
         let slices = (0..<v.slices).filter { k in
             limits.globes.contains { g in abs(((g.centre - v.origins[k]) * n).sum()) <= reach }
         }
@@ -141,12 +141,18 @@ final class HeadAnalysis: @unchecked Sendable {
             let runs = Runs(plane: plane, shape: shape)
             guard runs.count > 0 else { return }
             var uf = runs.components()
+            // Only pixels in a globe's box are looked at closely (the brain fills most of the slice).
+            let boxes = limits.orbitBoxes(v, slice: k, grownBy: grow)
+            func inOrbit(_ i: Int, _ j: Int, grownBy grow: Double) -> Bool {
+                boxes.contains { $0.i.contains(Double(i)) && $0.j.contains(Double(j)) }
+                    && limits.inOrbit(v.position(i, j, k), grownBy: grow)
+            }
             var inside = [Bool](repeating: true, count: runs.count)
             for j in 0..<v.rows {
                 for r in runs.range(row: j) {
                     let root = uf.find(r)
                     guard inside[root] else { continue }
-                    for i in Int(runs.starts[r])..<Int(runs.ends[r]) where !limits.inOrbit(v.position(i, j, k), grownBy: grow) {
+                    for i in Int(runs.starts[r])..<Int(runs.ends[r]) where !inOrbit(i, j, grownBy: grow) {
                         inside[root] = false
                         break
                     }
@@ -155,7 +161,7 @@ final class HeadAnalysis: @unchecked Sendable {
             for j in 0..<v.rows {
                 for r in runs.range(row: j) {
                     let whole = inside[uf.find(r)]
-                    for i in Int(runs.starts[r])..<Int(runs.ends[r]) where whole || limits.inOrbit(v.position(i, j, k)) {
+                    for i in Int(runs.starts[r])..<Int(runs.ends[r]) where whole || inOrbit(i, j, grownBy: 0) {
                         enclosed.clear(i, j, k)
                     }
                 }

@@ -273,13 +273,38 @@ public struct SeriesDefacing: Sendable {
         if let largest = gaps.max(), largest > 3 * median {
             return .quarantine(String(format: "missing slices: a gap of %.1f mm where slices are %.1f mm apart", largest, median))
         }
-        guard let mask = Defacer.faceMask(volume, options: options, isHead: true) else {
-            return .metadataOnly("no face region found")
-        }
-        let (before, sideBefore, surfaces) = Self.renderings(volume)
+        // The before renderings need only the volume as read: they are drawn on a thread of their
+        // own while the face is found, whose serial steps leave cores idle.
+        let drawing = BeforeRenderings(volume)
+        let found = Defacer.faceMask(volume, options: options, isHead: true)
+        let (before, sideBefore, surfaces) = drawing.wait()
+        guard let mask = found else { return .metadataOnly("no face region found") }
         let removed = Defacer.apply(mask, to: &volume, options: options)
-        let (after, sideAfter, _) = Self.renderings(volume, continuing: surfaces)
-        // One edit per file; a multi-frame file's pixel indices run on through its frames.
+        // The after renderings with their pictures, and the edits, at once.
+        let defaced = volume
+        let pictures = Mutex<[Int: Data]>([:])
+        let edits = Mutex<[Int: SliceEdit]>([:])
+        DispatchQueue.concurrentPerform(iterations: 3) { task in
+            switch task {
+            case 0:
+                let after = FrontalRendering.render(defaced, continuing: surfaces[0]).image
+                let png = FrontalRendering.sideBySidePNG(before, after)
+                pictures.withLock { $0[0] = png }
+            case 1:
+                let after = ProfileRendering.render(defaced, continuing: surfaces[1]).image
+                let png = FrontalRendering.sideBySidePNG(sideBefore, after)
+                pictures.withLock { $0[1] = png }
+            default:
+                let all = Self.edits(mask, ordered: ordered, plane: plane, options: options)
+                edits.withLock { $0 = all }
+            }
+        }
+        let png = pictures.withLock { $0 }
+        return .defaced(removed: removed, slices: edits.withLock { $0 }, png: png[0], profile: png[1])
+    }
+
+    /// One edit per file; a multi-frame file's pixel indices run on through its frames.
+    static func edits(_ mask: FaceMask, ordered: [StackedFrame], plane: Int, options: DefaceOptions) -> [Int: SliceEdit] {
         var pixelsOfFile: [Int: [Int32]] = [:]
         var firstSlice: [Int: Int] = [:]
         for (k, frame) in ordered.enumerated() {
@@ -295,8 +320,32 @@ public struct SeriesDefacing: Sendable {
             edits[file] = SliceEdit(pixels: pixels, airValue: ordered[k].header.stored(hu: -1000), mode: options.mode,
                                     seed: options.seed &+ UInt64(k))
         }
-        return .defaced(removed: removed, slices: edits, png: FrontalRendering.sideBySidePNG(before, after),
-                        profile: FrontalRendering.sideBySidePNG(sideBefore, sideAfter))
+        return edits
+    }
+}
+
+/// The frontal and profile renderings of a volume as read, drawn on a thread of their own. It holds
+/// the voxels only until it is done, so the caller's volume is then the only reference to them and
+/// is edited in place, not copied.
+final class BeforeRenderings: @unchecked Sendable {
+    private var volume: Volume?
+    private var result: (frontal: SeriesDefacing.Rendering, profile: SeriesDefacing.Rendering,
+                         surfaces: [FrontalRendering.SurfaceHits])?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ volume: Volume) {
+        self.volume = volume
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            result = SeriesDefacing.renderings(self.volume!)
+            self.volume = nil
+            done.signal()
+        }
+    }
+
+    func wait() -> (frontal: SeriesDefacing.Rendering, profile: SeriesDefacing.Rendering,
+                    surfaces: [FrontalRendering.SurfaceHits]) {
+        done.wait()
+        return result!
     }
 }
 
@@ -304,13 +353,12 @@ extension SeriesDefacing {
     typealias Rendering = (width: Int, height: Int, pixels: [UInt8])
 
     /// The frontal and the profile rendering, one on each of two threads (each is single-threaded),
-    /// and their surfaces; `continuing`: the surfaces of the volume before defacing.
-    static func renderings(_ volume: Volume, continuing: [FrontalRendering.SurfaceHits]? = nil)
-        -> (frontal: Rendering, profile: Rendering, surfaces: [FrontalRendering.SurfaceHits]) {
+    /// and their surfaces.
+    static func renderings(_ volume: Volume) -> (frontal: Rendering, profile: Rendering, surfaces: [FrontalRendering.SurfaceHits]) {
         let results = Mutex<[Int: (image: Rendering, surface: FrontalRendering.SurfaceHits)]>([:])
         DispatchQueue.concurrentPerform(iterations: 2) { view in
-            let rendering = view == 0 ? FrontalRendering.render(volume, continuing: continuing?[0])
-                : ProfileRendering.render(volume, continuing: continuing?[1])
+            let rendering = view == 0 ? FrontalRendering.render(volume, continuing: nil)
+                : ProfileRendering.render(volume, continuing: nil)
             results.withLock { $0[view] = rendering }
         }
         let both = results.withLock { $0 }
