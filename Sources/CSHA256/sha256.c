@@ -137,22 +137,26 @@ void ctd_sha256_update(ctd_sha256 *context, const void *bytes, size_t count) {
 }
 
 void ctd_sha256_update_both(ctd_sha256 *first, ctd_sha256 *second, const void *bytes, size_t count) {
-    const uint8_t *data = bytes;
+    ctd_sha256_update_two(first, bytes, second, bytes, count);
+}
+
+void ctd_sha256_update_two(ctd_sha256 *first, const void *bytes1, ctd_sha256 *second, const void *bytes2, size_t count) {
+    const uint8_t *data1 = bytes1, *data2 = bytes2;
     first->length += count;
     second->length += count;
     // Each stream tops up its own partial block first, so each then starts a block at its own offset.
-    size_t start1 = top_up(first, data, count), start2 = top_up(second, data, count);
+    size_t start1 = top_up(first, data1, count), start2 = top_up(second, data2, count);
     size_t left1 = count - start1, left2 = count - start2;
     // A stream still holding a partial block took every byte; the other goes on alone.
     if (first->buffered != 0 || second->buffered != 0) {
-        absorb(first, data + start1, left1);
-        absorb(second, data + start2, left2);
+        absorb(first, data1 + start1, left1);
+        absorb(second, data2 + start2, left2);
         return;
     }
     size_t together = (left1 < left2 ? left1 : left2) / 64;
-    blocks2(first->state, data + start1, second->state, data + start2, together);
-    absorb(first, data + start1 + together * 64, left1 - together * 64);
-    absorb(second, data + start2 + together * 64, left2 - together * 64);
+    blocks2(first->state, data1 + start1, second->state, data2 + start2, together);
+    absorb(first, data1 + start1 + together * 64, left1 - together * 64);
+    absorb(second, data2 + start2 + together * 64, left2 - together * 64);
 }
 
 void ctd_sha256_final(ctd_sha256 *context, uint8_t digest[32]) {

@@ -123,6 +123,35 @@ final class DetachedPixelDataTests: XCTestCase {
         XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path)))
     }
 
+    /// Pixels edited in place (a face removed) are written edited, and the audit's hashes are still
+    /// the files': the input's as read (its value kept and hashed in step with the output), the
+    /// output's as written; also when the input's hash is asked for before the write.
+    func testPixelsEditedInPlaceKeepTheInputsHash() throws {
+        for hashFirst in [false, true] {
+            let dir = try temporaryDirectory()
+            let path = try slice(in: dir)
+            let input = try InputFile(path: path.path)
+            let parsed = try XCTUnwrap(try input.parse())
+            XCTAssertNotNil(parsed.detachedPixels)
+            let edited = input.editNativePixels { bytes -> Int in
+                for offset in stride(from: 0, to: bytes.count, by: 7) { bytes[offset] ^= 0x5A }
+                return bytes.count
+            }
+            let count = try XCTUnwrap(edited)
+            if hashFirst { XCTAssertEqual(input.sha256, try sha256Hex(Data(contentsOf: path))) }
+            let out = dir.appendingPathComponent("out.dcm")
+            let written = try XCTUnwrap(try parsed.save(to: out.path))
+            let output = try Data(contentsOf: out), original = try Data(contentsOf: path)
+            XCTAssertEqual(written.sha256, sha256Hex(output), "hash first: \(hashFirst)")
+            XCTAssertEqual(input.sha256, sha256Hex(original), "hash first: \(hashFirst)")
+            // The edit is in what was written, and only there.
+            let outputPixels = [UInt8](output.suffix(count)), inputPixels = [UInt8](original.suffix(count))
+            XCTAssertTrue(zip(outputPixels, inputPixels).enumerated().allSatisfy { offset, pair in
+                pair.0 == (offset % 7 == 0 ? pair.1 ^ 0x5A : pair.1)
+            })
+        }
+    }
+
     /// An element hidden after the pixel data must never ride along as "pixel data".
     func testTrailingElementAfterPixelDataIsNotCopied() throws {
         let dir = try temporaryDirectory()

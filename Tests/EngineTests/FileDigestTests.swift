@@ -50,6 +50,33 @@ final class FileDigestTests: XCTestCase {
         }
     }
 
+    /// An edited input and its output: different headers, then different bytes of the same length
+    /// (the pixels as read and as edited) fed to the two at once.
+    func testTwoStreamsFedDifferentBytesAreEachSHA256() {
+        let data = (0..<70_000).map { _ in UInt8.random(in: 0...255) }
+        for round in 0..<400 {
+            let extensions = round % 4 != 3
+            let firstHead = Int.random(in: 0...200), secondHead = Int.random(in: 0...200)
+            let length = round < 100 ? Int.random(in: 0...300) : Int.random(in: 0...30_000)
+            var first = FileDigest(extensions: extensions), second = FileDigest(extensions: extensions)
+            data.withUnsafeBytes { all in
+                first.update(UnsafeRawBufferPointer(rebasing: all[60_000..<(60_000 + firstHead)]))
+                second.update(UnsafeRawBufferPointer(rebasing: all[65_000..<(65_000 + secondHead)]))
+                var at = 0
+                while at < length {
+                    let piece = min(length - at, Bool.random() ? Int.random(in: 0...70) : Int.random(in: 0...20_000))
+                    FileDigest.update(&first, with: UnsafeRawBufferPointer(rebasing: all[at..<(at + piece)]),
+                                      &second, with: UnsafeRawBufferPointer(rebasing: all[(30_000 + at)..<(30_000 + at + piece)]))
+                    at += piece
+                }
+            }
+            let firstMessage = Array(data[60_000..<(60_000 + firstHead)]) + data[0..<length]
+            let secondMessage = Array(data[65_000..<(65_000 + secondHead)]) + data[30_000..<(30_000 + length)]
+            XCTAssertEqual(first.finalize(), reference(firstMessage), "round \(round)")
+            XCTAssertEqual(second.finalize(), reference(secondMessage), "round \(round)")
+        }
+    }
+
     func testKnownAnswers() {
         let empty = FileDigest()
         XCTAssertEqual(empty.finalize(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

@@ -26,6 +26,9 @@ void ctd_sha256_init(ctd_sha256 *context);
 void ctd_sha256_update(ctd_sha256 *context, const void *data, size_t count);
 /// The same bytes appended to both streams; equal to two ctd_sha256_update calls.
 void ctd_sha256_update_both(ctd_sha256 *first, ctd_sha256 *second, const void *data, size_t count);
+/// `count` bytes of each of two buffers appended to its own stream, in one interleaved pass (an
+/// input whose pixels were edited and its output); equal to two ctd_sha256_update calls.
+void ctd_sha256_update_two(ctd_sha256 *first, const void *data1, ctd_sha256 *second, const void *data2, size_t count);
 void ctd_sha256_final(ctd_sha256 *context, uint8_t digest[32]);
 
 #ifdef __cplusplus

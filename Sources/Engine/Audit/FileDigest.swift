@@ -40,6 +40,17 @@ struct FileDigest {
         }
     }
 
+    /// `first` gets `a`, `second` gets `b`, in one pass when both are hardware digests.
+    static func update(_ first: inout FileDigest, with a: UnsafeRawBufferPointer,
+                       _ second: inout FileDigest, with b: UnsafeRawBufferPointer) {
+        guard a.count == b.count, !a.isEmpty, first.software == nil && second.software == nil else {
+            first.update(a)
+            second.update(b)
+            return
+        }
+        ctd_sha256_update_two(&first.hardware, a.baseAddress, &second.hardware, b.baseAddress, a.count)
+    }
+
     /// Lower-case hex.
     consuming func finalize() -> String {
         if let software { return hexString(software.finalize()) }

@@ -20,6 +20,9 @@ public final class InputFile {
     private var detached: Range<Int>?
     /// The detached value is native pixel data (not encapsulated fragments).
     private var nativeDetached = false
+    /// The detached value as read, once it was edited in place before the input's digest reached
+    /// it: the input is hashed from here, in step with the output from the edited bytes.
+    private var original: [UInt8]?
 
     /// Files above this size take DCMTK's streaming path (values stay on disk until written).
     public static let maximumInMemory = 512 << 20
@@ -74,12 +77,25 @@ public final class InputFile {
         hash(upTo: bytes?.count ?? 0)
         let value = digest.finalize()
         finished = value
+        original = nil
         return value
     }
 
     private func hash(upTo end: Int) {
         guard let bytes, end > hashed else { return }
-        bytes.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[hashed..<end])) }
+        bytes.withUnsafeBytes { all in
+            guard let original, let detached, hashed < detached.upperBound, end > detached.lowerBound else {
+                digest.update(UnsafeRawBufferPointer(rebasing: all[hashed..<end]))
+                return
+            }
+            // The edited stretch is hashed as it was read.
+            digest.update(UnsafeRawBufferPointer(rebasing: all[hashed..<max(hashed, detached.lowerBound)]))
+            let from = max(hashed, detached.lowerBound), to = min(end, detached.upperBound)
+            original.withUnsafeBytes {
+                digest.update(UnsafeRawBufferPointer(rebasing: $0[(from - detached.lowerBound)..<(to - detached.lowerBound)]))
+            }
+            if end > to { digest.update(UnsafeRawBufferPointer(rebasing: all[to..<end])) }
+        }
         hashed = end
     }
 
@@ -153,7 +169,15 @@ public final class InputFile {
             while start < detached.upperBound {
                 let chunk = UnsafeRawBufferPointer(rebasing: all[start..<min(start + piece, detached.upperBound)])
                 if finished == nil && hashed == start {
-                    FileDigest.update(&digest, &output, with: chunk)
+                    if let original {
+                        original.withUnsafeBytes { read in
+                            let offset = start - detached.lowerBound
+                            FileDigest.update(&digest, with: UnsafeRawBufferPointer(rebasing: read[offset..<(offset + chunk.count)]),
+                                              &output, with: chunk)
+                        }
+                    } else {
+                        FileDigest.update(&digest, &output, with: chunk)
+                    }
                     hashed += chunk.count
                 } else {
                     output.update(chunk)
@@ -174,11 +198,20 @@ public final class InputFile {
         return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[detached])) }
     }
 
-    /// Changes the native detached pixel value in place, to be written from there. The input's
-    /// digest is finished first, so the audit still records what was read.
+    /// Changes the native detached pixel value in place, to be written from there. The audit still
+    /// records what was read: the value as read is kept (when the input's digest has not passed it,
+    /// as it has not after `parse`) to be hashed in step with the output, or else the input's digest
+    /// is finished first.
     func editNativePixels<T>(_ body: (UnsafeMutableRawBufferPointer) -> T) -> T? {
         guard bytes != nil, let detached, nativeDetached else { return nil }
-        _ = sha256
+        if finished == nil && original == nil {
+            hash(upTo: detached.lowerBound)
+            if hashed == detached.lowerBound {
+                original = Array(bytes![detached])
+            } else {
+                _ = sha256
+            }
+        }
         return bytes!.withUnsafeMutableBytes { body(UnsafeMutableRawBufferPointer(rebasing: $0[detached])) }
     }
 
