@@ -176,7 +176,12 @@ final class ServiceTests: XCTestCase {
         waitFor("released and delivered") { tree.deliveredCount() == 1 }
         let outbox = treeListing(tree.outbox)
 
-        // The same folder again: identical output, so a duplicate, held, nothing new in the outbox.
+        // The same folder again (once the first has left the inbox: the delivery is recorded just
+        // before its input is moved to done/): identical output, so a duplicate, held, nothing new
+        // in the outbox.
+        waitFor("the first input out of the inbox") {
+            !FileManager.default.fileExists(atPath: tree.inbox.appendingPathComponent(name).path)
+        }
         try FileManager.default.moveItem(at: copy, to: tree.inbox.appendingPathComponent(name))
         waitFor("duplicate") { tree.sql("SELECT count(*) FROM jobs WHERE reason LIKE 'duplicate%'").first?.first == "1" }
         XCTAssertEqual(treeListing(tree.outbox), outbox)

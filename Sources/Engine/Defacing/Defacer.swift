@@ -110,30 +110,36 @@ public enum Defacer {
     public static func apply(_ mask: FaceMask, to volume: inout Volume, options: DefaceOptions = .init()) -> Int {
         precondition(mask.columns == volume.columns && mask.rows == volume.rows && mask.slices == volume.slices,
                      "mask and volume differ in size")
-        var changed = 0
-        let total = volume.hu.count
-        volume.hu.withUnsafeMutableBufferPointer { hu in
-            mask.bits.withUnsafeBufferPointer { words in
-            for (w, word) in words.enumerated() where word != 0 {
-                var bits = word
-                while bits != 0 {
-                    let index = w * 64 + bits.trailingZeroBitCount
-                    bits &= bits - 1
-                    if index >= total { break }
-                    let value: Int16
-                    switch options.mode {
-                    case .remove: value = -1000
-                    case .noise: value = airNoise(seed: options.seed, index: index)
+        let total = volume.hu.count, slices = volume.slices
+        let mode = options.mode, seed = options.seed
+        // On all cores, each over its own stretch of words (so of voxels).
+        return volume.hu.withUnsafeMutableBufferPointer { huBuffer in
+            mask.bits.withUnsafeBufferPointer { wordBuffer in
+                let hu = SharedPointer(base: huBuffer.baseAddress!), words = SharedWords(base: wordBuffer.baseAddress!)
+                let count = wordBuffer.count, parts = max(1, min(slices, count))
+                return parallelMap(parts) { part -> Int in
+                    var changed = 0
+                    for w in (part * count / parts)..<((part + 1) * count / parts) where words.base[w] != 0 {
+                        var bits = words.base[w]
+                        while bits != 0 {
+                            let index = w * 64 + bits.trailingZeroBitCount
+                            bits &= bits - 1
+                            if index >= total { break }
+                            let value: Int16
+                            switch mode {
+                            case .remove: value = -1000
+                            case .noise: value = airNoise(seed: seed, index: index)
+                            }
+                            if hu[index] != value {
+                                hu[index] = value
+                                changed += 1
+                            }
+                        }
                     }
-                    if hu[index] != value {
-                        hu[index] = value
-                        changed += 1
-                    }
-                }
-            }
+                    return changed
+                }.reduce(0, +)
             }
         }
-        return changed
     }
 
     /// -1000 +/- 20 HU, a pure function of (seed, voxel index).

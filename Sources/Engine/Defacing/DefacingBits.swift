@@ -32,6 +32,16 @@ func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
     }
 }
 
+/// `body` for 0..<count on all cores (as `parallelFor`), the results in order.
+func parallelMap<T>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    let results = UnsafeMutablePointer<T>.allocate(capacity: max(count, 1))
+    defer { results.deallocate() }
+    let shared = SharedPointer(base: results)
+    parallelFor(count) { k in (shared.base + k).initialize(to: body(k)) }
+    defer { results.deinitialize(count: count) }
+    return Array(UnsafeBufferPointer(start: results, count: count))
+}
+
 /// A stack of bit planes: slice k, row j, column i at word (k * rows + j) * wordsPerRow + i / 64.
 final class BitVolume: @unchecked Sendable {
     let columns: Int

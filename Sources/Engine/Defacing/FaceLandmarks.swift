@@ -263,20 +263,27 @@ extension FaceLimits {
                 n -= 1
             }
         }
-        var cavityBottom = Double.infinity, cavitySlice = -1
         let pixelArea = v.columnSpacing * v.rowSpacing
-        for k in cavity {
-            // Its enclosed regions, not small canals.
+        let slices = cavity
+        // Per slice (on all cores): the lowest point of its enclosed regions, not small canals.
+        let lowest = parallelMap(slices.count) { n -> Double in
+            let k = slices[n]
             let runs = Runs(plane: a.enclosed.plane(k), shape: a.shape)
             var uf = runs.components()
             var size = [Int](repeating: 0, count: runs.count)
             for r in 0..<runs.count { size[uf.find(r)] += Int(runs.ends[r] - runs.starts[r]) }
+            var bottom = Double.infinity
             for j in 0..<v.rows {
                 for r in runs.range(row: j) where Double(size[uf.find(r)]) * pixelArea >= cavityPart {
-                    let z = min(v.position(Int(runs.starts[r]), j, k).z, v.position(Int(runs.ends[r]) - 1, j, k).z)
-                    if z < cavityBottom { cavityBottom = z; cavitySlice = k }
+                    bottom = min(bottom, v.position(Int(runs.starts[r]), j, k).z, v.position(Int(runs.ends[r]) - 1, j, k).z)
                 }
             }
+            return bottom
+        }
+        var cavityBottom = Double.infinity, cavitySlice = -1
+        for (n, k) in slices.enumerated() where lowest[n] < cavityBottom {
+            cavityBottom = lowest[n]
+            cavitySlice = k
         }
         guard cavitySlice >= 0, let n = order.firstIndex(of: cavitySlice) else { return nil }
         return cavityBottom - verticalStep(v, below: n > 0 ? order[n - 1] : nil, cavitySlice) / 2
@@ -292,7 +299,7 @@ extension FaceLimits {
     /// Nor does the sternum start a component of its own: it lies far below the jaw zone's top.
     static func lowestFacialBone(_ v: Volume, _ a: HeadAnalysis, _ limits: FaceLimits) -> (Double, Int)? {
         let front = lowerDepth + facialBoneBehind, reach = front + 20
-        let band = (0..<v.slices).map { bone(a.boneRuns[$0], slice: $0, v, limits, within: reach) }
+        let band = parallelMap(v.slices) { bone(a.boneRuns[$0], slice: $0, v, limits, within: reach) }
         let (offsets, roots) = components3D(band, rows: v.rows)
         // Without eyes or a cranial cavity there is no jaw zone to start from: any bone in front.
         let seedTop = limits.zJaw, seedBottom = limits.zJaw.isFinite ? limits.zJaw - jawSeedDepth : -Double.infinity

@@ -175,6 +175,11 @@ struct SharedHU: @unchecked Sendable {
     let base: UnsafePointer<Int16>
 }
 
+/// Read-only words shared by the workers of `parallelFor`.
+struct SharedWords: @unchecked Sendable {
+    let base: UnsafePointer<UInt64>
+}
+
 /// Bone (HU >= 250) and body (HU >= -500) bits of one slice, every `step`-th voxel of every
 /// `step`-th row.
 func classify(_ hu: UnsafePointer<Int16>, columns: Int, shape: PlaneShape,
