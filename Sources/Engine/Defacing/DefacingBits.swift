@@ -123,32 +123,48 @@ struct PlaneShape {
             let f = ry > 0 ? Double(d) / ry : 0
             widths[d + iry] = Int((rx * max(0, 1 - f * f).squareRoot()).rounded(.down))
         }
-        let maxW = widths.max() ?? 0
-        // Horizontal dilations of every row by 0...maxW.
-        var horizontal = [UInt64](repeating: 0, count: (maxW + 1) * wordCount)
-        horizontal.withUnsafeMutableBufferPointer { h in
+        // Horizontal dilations of every row by each width the disc uses (ascending), each level
+        // grown from the one before by d more columns with one shift each way. That leaves no gap
+        // while d <= w + 1, also where the row's end cut the level off (else the growth goes
+        // through intermediate levels).
+        var levels: [Int] = []
+        var needed = Set(widths)
+        needed.insert(0)
+        var w = 0
+        for target in needed.sorted() {
+            while w < target { w = min(target, 2 * w + 1, w + 63); levels.append(w) }
+        }
+        let levelOfWidth = Dictionary(uniqueKeysWithValues: ([0] + levels).enumerated().map { ($1, $0) })
+        let horizontal = [UInt64](unsafeUninitializedCapacity: (levels.count + 1) * wordCount) { h, initialized in
+            let h = h.baseAddress!
             for j in 0..<rows {
                 let row = src + j * n
-                (h.baseAddress! + j * n).update(from: row, count: n)
-                for w in 1..<(maxW + 1) {
-                    let prev = h.baseAddress! + (w - 1) * wordCount + j * n
-                    let cur = h.baseAddress! + w * wordCount + j * n
+                (h + j * n).update(from: row, count: n)
+                var from = 0
+                for (l, to) in levels.enumerated() {
+                    let d = to - from
+                    let prev = h + l * wordCount + j * n
+                    let cur = h + (l + 1) * wordCount + j * n
                     for x in 0..<n {
                         let t = prev[x]
-                        let left = (t << 1) | (x > 0 ? prev[x - 1] >> 63 : 0)
-                        let right = (t >> 1) | (x + 1 < n ? prev[x + 1] << 63 : 0)
+                        let left = (t << UInt64(d)) | (x > 0 ? prev[x - 1] >> UInt64(64 - d) : 0)
+                        let right = (t >> UInt64(d)) | (x + 1 < n ? prev[x + 1] << UInt64(64 - d) : 0)
                         cur[x] = t | left | right
                     }
                     cur[n - 1] &= tailMask
+                    from = to
                 }
             }
+            initialized = (levels.count + 1) * wordCount
+        }
+        horizontal.withUnsafeBufferPointer { h in
             for j in 0..<rows {
                 let out = dst + j * n
                 for x in 0..<n { out[x] = 0 }
                 for d in -iry...iry {
                     let r = j + d
                     if r < 0 || r >= rows { continue }
-                    let line = h.baseAddress! + widths[d + iry] * wordCount + r * n
+                    let line = h.baseAddress! + levelOfWidth[widths[d + iry]]! * wordCount + r * n
                     for x in 0..<n { out[x] |= line[x] }
                 }
             }
