@@ -134,7 +134,8 @@ struct PlaneShape {
         for target in needed.sorted() {
             while w < target { w = min(target, 2 * w + 1, w + 63); levels.append(w) }
         }
-        let levelOfWidth = Dictionary(uniqueKeysWithValues: ([0] + levels).enumerated().map { ($1, $0) })
+        // The level of each row offset's width.
+        let levelOfOffset = widths.map { width in width == 0 ? 0 : levels.firstIndex(of: width)! + 1 }
         let horizontal = [UInt64](unsafeUninitializedCapacity: (levels.count + 1) * wordCount) { h, initialized in
             let h = h.baseAddress!
             for j in 0..<rows {
@@ -164,7 +165,7 @@ struct PlaneShape {
                 for d in -iry...iry {
                     let r = j + d
                     if r < 0 || r >= rows { continue }
-                    let line = h.baseAddress! + levelOfWidth[widths[d + iry]]! * wordCount + r * n
+                    let line = h.baseAddress! + levelOfOffset[d + iry] * wordCount + r * n
                     for x in 0..<n { out[x] |= line[x] }
                 }
             }
