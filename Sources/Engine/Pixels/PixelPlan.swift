@@ -116,9 +116,9 @@ enum FilePixels {
         // without a face edit is screened frame by frame from the bytes read (the common case: no
         // copy of its pixels but the frame at hand, and only a masked frame is written back).
         let fromInput = file.detachedPixels != nil && input?.hasNativePixels == true
-        // A face edit of native 16-bit pixels goes straight into the bytes read (after the input's
-        // digest is finished): nothing is decoded or converted back, and the text screen then reads
-        // the edited frames from there like any other.
+        // A face edit of native 16-bit pixels goes straight into the bytes read (the input keeps its
+        // value as read for its digest): nothing is decoded or converted back, and the text screen
+        // then reads the edited frames from there like any other.
         var editedInPlace = false
         if fromInput, bits == 16, let edit, let sliceHeader {
             editedInPlace = input!.editNativePixels { edit.apply(toLittleEndian: $0, header: sliceHeader) } != nil
