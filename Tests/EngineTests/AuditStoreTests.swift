@@ -53,6 +53,13 @@ final class AuditStoreTests: XCTestCase {
         }
         XCTAssertNil(try store.deidentificationID(forAccession: "333"), "a refused sheet imports nothing")
         try store.importMappings([("111", "P1", 2)], sourceSheet: "same-again.csv")
+        // An ID that differs from one in the database only in letter case would share its folder.
+        XCTAssertThrowsError(try store.importMappings([("444", "P4", 2), ("555", "p1", 3)], sourceSheet: "third.csv")) { error in
+            XCTAssertTrue("\(error)".contains("third.csv row 3: the De-identification_ID differs only in letter case"), "\(error)")
+            XCTAssertFalse("\(error)".contains("p1"))
+        }
+        XCTAssertNil(try store.deidentificationID(forAccession: "444"))
+        try store.importMappings([("555", "P1", 2)], sourceSheet: "fourth.csv")  // the same patient's second study
     }
 
     func testADatabaseReadableByOthersIsRefused() throws {

@@ -94,9 +94,9 @@ final class MappingSheetTests: XCTestCase {
         func cell(_ ref: String, _ index: Int) -> W.Cell { W.Cell(ref: ref, value: .raw("<c r=\"\(ref)\" t=\"s\"><v>\(index)</v></c>")) }
         let url = try xlsx([
             W.Row(number: 1, cells: [cell("A1", 0), cell("B1", 1)]),
-            W.Row(number: 2, cells: [cell("A2", 2), cell("B2", 3)]),
+            W.Row(number: 2, cells: [cell("A2", 3), cell("B2", 2)]),
         ], sharedStringsXML: strings)
-        XCTAssertEqual(summary(try XCTUnwrap(read(url))), ["ACC007->P&7@2"])
+        XCTAssertEqual(summary(try XCTUnwrap(read(url))), ["P&7->ACC007@2"])
     }
 
     func testInlineStringsAsOpenpyxlWritesThem() throws {
@@ -242,9 +242,9 @@ final class MappingSheetTests: XCTestCase {
     }
 
     func testCSVWithSemicolonsAndLF() throws {
-        let url = try csv("MAPPING.CSV", " de-identification_id ;ACCESSION_NUMBER\nP1;123\n\"P;2\";456\n;\n")
+        let url = try csv("MAPPING.CSV", " de-identification_id ;ACCESSION_NUMBER\nP1;123\nP2;\"4;56\"\n;\n")
         let sheet = try XCTUnwrap(read(url))
-        XCTAssertEqual(summary(sheet), ["123->P1@2", "456->P;2@3"])
+        XCTAssertEqual(summary(sheet), ["123->P1@2", "4;56->P2@3"])
         XCTAssertEqual(sheet.sourceName, "MAPPING.CSV")
     }
 
@@ -310,10 +310,43 @@ final class MappingSheetTests: XCTestCase {
             let url = try csv("bad\(index).csv", "Accession_number,De-identification_ID\nA1,P1\n\n\(example.row)\nA10,P10\n")
             assertRefused(url, row: 4, reason: example.reason, secrets: example.secrets + ["A10", "P10"])
         }
-        // The limit is inclusive, and "..." is an ordinary name.
+        // The limit is inclusive.
         let edge = String(repeating: "x", count: 64)
-        let ok = try csv("ok.csv", "Accession_number,De-identification_ID\n\(edge),...\n")
-        XCTAssertEqual(summary(try XCTUnwrap(read(ok))), ["\(edge)->...@2"])
+        let ok = try csv("ok.csv", "Accession_number,De-identification_ID\n\(edge),P.1\nA2,\(edge)\n")
+        XCTAssertEqual(summary(try XCTUnwrap(read(ok))), ["\(edge)->P.1@2", "A2->\(edge)@3"])
+    }
+
+    /// IDs become folder names on shares read from Windows and macOS: one rule, each break refused
+    /// with its row and reason (and without quoting the ID).
+    func testIDsThatCannotBeAFolderEverywhereAreRefused() throws {
+        let cases: [(id: String, reason: String)] = [
+            (".ctdeid-staging", "must start with a letter or a digit"),
+            (".x", "must start with a letter or a digit"),
+            ("...", "must start with a letter or a digit"),
+            ("-rf", "must start with a letter or a digit"),
+            ("_P1", "must start with a letter or a digit"),
+            ("P1.", "must not end with '.'"),
+            ("con", "device name that Windows reserves"),
+            ("nul.txt", "device name that Windows reserves"),
+            ("Com1", "device name that Windows reserves"),
+            ("lpt9.tar.gz", "device name that Windows reserves"),
+            ("P 1", "contains a character other than"),
+            ("P:1", "contains a character other than"),
+            ("Pé1", "contains a character other than"),
+            ("P*1", "contains a character other than"),
+        ]
+        for (index, example) in cases.enumerated() {
+            let url = try csv("id\(index).csv", "Accession_number,De-identification_ID\nA1,P1\nA2,\(example.id)\n")
+            assertRefused(url, row: 3, reason: example.reason, secrets: [example.id])
+        }
+        // Names that merely contain a reserved word, or a dot inside, are fine.
+        let ok = try csv("ok.csv", "Accession_number,De-identification_ID\nA1,CONSENT-1\nA2,NUL1\nA3,COM10\nA4,P.1_a-b\n")
+        XCTAssertEqual(read(ok)?.rows.count, 4)
+    }
+
+    func testIDsDifferingOnlyInCaseRefuseTheSheet() throws {
+        let url = try csv("case.csv", "Accession_number,De-identification_ID\nA1,DEID-1\nA2,DEID-1\nA3,deid-1\n")
+        assertRefused(url, row: 4, reason: "differs only in letter case from the one in row 2", secrets: ["deid-1", "DEID-1"])
     }
 
     func testHeaderOnlyHasNoMappingRows() throws {

@@ -287,7 +287,16 @@ public final class AuditStore: Sendable {
     @discardableResult
     public func importMappings(_ rows: [(accession: String, id: String, row: Int)], sourceSheet: String) throws(AuditError) -> Int {
         try write { db in
+            // IDs already in the database that differ from a new one only in letter case: both would be
+            // one folder on a share that ignores case.
+            var known: [String: String] = [:]
+            for id in try String.fetchAll(db, sql: "SELECT DISTINCT deid_id FROM mappings") {
+                known[DeidentificationIDRule.caseKey(id)] = id
+            }
             for entry in rows {
+                if let other = known[DeidentificationIDRule.caseKey(entry.id)], other != entry.id {
+                    throw AuditError(reason: "\(sourceSheet) row \(entry.row): the De-identification_ID differs only in letter case from one already in the database; on a share that ignores case both would be one folder; the sheet was not imported")
+                }
                 if let existing = try String.fetchOne(db, sql: "SELECT deid_id FROM mappings WHERE accession = ?",
                                                       arguments: [entry.accession]), existing != entry.id {
                     throw AuditError(reason: "\(sourceSheet) row \(entry.row): the accession is already mapped to a different De-identification_ID in the database; the sheet was not imported")

@@ -71,6 +71,7 @@ public struct MappingSheet: Sendable {
 
         var rows: [MappingRow] = []
         var firstSeen: [String: MappingRow] = [:]
+        var rowOfID: [String: (id: String, row: Int)] = [:]
         for row in table[(headerIndex + 1)...] {
             let accession = try Self.value(row.cells[accessionColumn], .accession, row: row.number, file: file)
             let id = try Self.value(row.cells[idColumn], .deidentificationID, row: row.number, file: file)
@@ -85,6 +86,11 @@ public struct MappingSheet: Sendable {
                 }
                 continue
             }
+            let key = DeidentificationIDRule.caseKey(id)
+            if let other = rowOfID[key], other.id != id {
+                throw refuse(row.number, "De-identification_ID differs only in letter case from the one in row \(other.row); on a share that ignores case both would be one folder")
+            }
+            rowOfID[key] = rowOfID[key] ?? (id, row.number)
             let mapped = MappingRow(accession: accession, deidentificationID: id, rowNumber: row.number)
             firstSeen[accession] = mapped
             rows.append(mapped)
@@ -113,8 +119,10 @@ public struct MappingSheet: Sendable {
         }
     }
 
-    /// IDs become folder names and both values end up in paths and logs, hence the character rules.
+    /// IDs become folder names (`DeidentificationIDRule`); accessions name inbox folders and are
+    /// looked up in headers, hence the character rules.
     private static func problem(with value: String, _ column: MappingColumn) -> String? {
+        if column == .deidentificationID { return DeidentificationIDRule.problem(with: value) }
         if value.isEmpty { return "\(column.title) is empty" }
         if value.count > maxLength { return "\(column.title) is longer than \(maxLength) characters" }
         if value.contains("/") || value.contains("\\") { return "\(column.title) contains a path separator (/ or \\)" }
@@ -125,9 +133,6 @@ public struct MappingSheet: Sendable {
             }
         }
         if forbidden { return "\(column.title) contains a control or invisible formatting character" }
-        if column == .deidentificationID && (value == "." || value == "..") {
-            return "De-identification_ID must not be . or .."
-        }
         return nil
     }
 }
