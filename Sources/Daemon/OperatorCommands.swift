@@ -53,7 +53,7 @@ struct JobsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = settings.openStore()
+        let store = settings.openStore(create: false)
         let jobs: [AuditStore.JobDetail]
         do {
             if let state {
@@ -82,7 +82,7 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var settings: ConfigOptions
 
     func run() throws {
-        let store = settings.openStore()
+        let store = settings.openStore(create: false)
         do {
             try show(store)
         } catch {
@@ -135,7 +135,7 @@ struct RetryCommand: ParsableCommand {
     @OptionGroup var settings: ConfigOptions
 
     func run() throws {
-        let store = settings.openStore()
+        let store = settings.openStore(create: false)
         do {
             let before = try store.requestRetry(job: job)
             print("job \(job): queued (was \(before.state.rawValue)); the running service picks it up")
@@ -147,4 +147,39 @@ struct RetryCommand: ParsableCommand {
 
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+struct SecretCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Manage the site secret (the key of every UID and date offset).",
+        subcommands: [SecretCreateCommand.self]
+    )
+}
+
+struct SecretCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a new site secret at the key file and record it in the database, deliberately.",
+        discussion: """
+            ctdeid creates the secret by itself only for a database that has delivered nothing; a database that \
+            records deliveries refuses to start without the key file they were made with. Restore that file from \
+            backup if you can. This command starts a new secret instead: from now on every study gets other UIDs \
+            and date offsets, and a study delivered before and dropped again is delivered again under new UIDs. \
+            The key file must not exist.
+            """
+    )
+
+    @OptionGroup var settings: ConfigOptions
+
+    func run() throws {
+        let configuration = settings.load()
+        let store = settings.openStore(create: false)
+        do {
+            let fingerprint = try SecretBinding.create(keyFile: configuration.keyFile, store: store)
+            print("created a new site secret at \(configuration.keyFile) (fingerprint \(fingerprint)), recorded in \(store.path)")
+        } catch {
+            fail(error.reason, code: 2)
+        }
+    }
 }

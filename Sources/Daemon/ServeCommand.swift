@@ -58,11 +58,12 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
-    /// The audit database alone, for the operator commands.
-    func openStore() -> AuditStore {
+    /// The audit database alone, for the operator commands; `create: false` (the commands that only
+    /// look or re-queue) never leaves an empty database where there was none.
+    func openStore(create: Bool = true) -> AuditStore {
         let configuration = load()
         do {
-            return try AuditStore(path: configuration.database)
+            return try AuditStore(path: configuration.database, create: create)
         } catch {
             fail(error.reason, code: 2)
         }

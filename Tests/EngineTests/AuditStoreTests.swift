@@ -10,7 +10,7 @@ final class AuditStoreTests: XCTestCase {
         let store = try AuditStore(path: path)
         let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
         XCTAssertEqual(mode, 0o600)
-        let job = try store.createJob(source: "/in/4401203", folder: "4401203", options: "", edition: "2024b", toolVersion: "t")
+        let job = try store.createJob(source: "/in/4401203", folder: "4401203", options: "", edition: "2024b", toolVersion: "t", owner: .serve)
         try store.transition(job: job, to: .processing)
         try store.transition(job: job, to: .delivered, deidentificationID: "DEID-0001", outputPath: "DEID-0001/study-x")
         let queue = try DatabaseQueue(path: path)
@@ -30,7 +30,7 @@ final class AuditStoreTests: XCTestCase {
         let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
         let store = try AuditStore(path: path)
         XCTAssertEqual(store.synchronousLevel, 2)
-        let job = try store.createJob(source: "/in/1", folder: "1", options: "", edition: "2024b", toolVersion: "t", durable: false)
+        let job = try store.createJob(source: "/in/1", folder: "1", options: "", edition: "2024b", toolVersion: "t", owner: .run, durable: false)
         try store.transition(job: job, to: .processing, deidentificationID: "DEID-0001", durable: false)
         XCTAssertEqual(try store.dateOffset(for: "DEID-0001", derived: -400, durable: false), -400)
         XCTAssertEqual(store.synchronousLevel, 2)

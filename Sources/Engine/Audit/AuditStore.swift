@@ -6,6 +6,15 @@ public enum JobState: String, Sendable, CaseIterable {
     case discovered, settling, queued, processing, delivered, held, failed, quarantined
 }
 
+/// Which kind of process created a job and alone may recover it: the service (one per database, by
+/// its lock) or a `ctdeid run`, which may share the database with it.
+public enum JobOwner: String, Sendable {
+    case serve, run
+
+    /// The SQL condition for this owner's jobs (jobs from before owners were recorded are the service's).
+    var condition: String { self == .serve ? "(owner IS NULL OR owner = 'serve')" : "owner = 'run'" }
+}
+
 /// Outcome of one input file.
 public enum FileOutcome: String, Sendable {
     case delivered, quarantined, ignored
@@ -43,6 +52,9 @@ public struct AuditError: Error, Sendable, CustomStringConvertible {
     /// Another process holds the lock the statement needed (SQLITE_BUSY or SQLITE_LOCKED after the busy
     /// timeout): transient, worth retrying, unlike a damaged or unwritable database.
     public var isBusy = false
+    /// The database file this process opened was deleted, moved or replaced under it: whatever it
+    /// writes from now on lands in a file nobody will read. Fatal: stop before delivering anything more.
+    public var isIdentityLost = false
     public var description: String { reason }
 }
 
@@ -63,9 +75,16 @@ extension AuditError {
 public final class AuditStore: Sendable {
     private let queue: DatabaseQueue
     public let path: String
+    /// The file opened (device and inode), to notice it being deleted or replaced under the process.
+    private let identity: FileStamp?
 
-    public init(path: String) throws(AuditError) {
+    /// Opens the database at `path`; `create: false` (the read-only commands) refuses a path where
+    /// there is none rather than leave an empty database behind.
+    public init(path: String, create: Bool = true) throws(AuditError) {
         self.path = path
+        if !create && FileStamp(path: path) == nil {
+            throw AuditError(reason: "there is no audit database at \(path) (check --database or the config file's database key)")
+        }
         do {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
@@ -98,6 +117,7 @@ public final class AuditStore: Sendable {
             queue = try DatabaseQueue(path: path, configuration: config)
             try Self.migrator.migrate(queue)
             for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+            identity = FileStamp(path: path)
         } catch let error as AuditError {
             throw error
         } catch {
@@ -245,6 +265,14 @@ public final class AuditStore: Sendable {
                 ALTER TABLE series ADD COLUMN qa_profile TEXT;
                 """)
         }
+        migrator.registerMigration("v6") { db in
+            // The database and the site secret belong together: the secret's fingerprint (a hash, not
+            // the secret) is kept, so a missing or swapped key file is refused instead of silently
+            // giving every later study other UIDs and date offsets.
+            try db.execute(sql: "CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            // `run` and `serve` may share a database: each recovers only the jobs it created.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN owner TEXT")
+        }
         return migrator
     }
 
@@ -277,6 +305,37 @@ public final class AuditStore: Sendable {
         try write(durable: false) { db in
             if let page { try db.execute(sql: "UPDATE jobs SET review_page = ? WHERE id = ?", arguments: [page, job]) }
             if let runPage { try db.execute(sql: "UPDATE jobs SET run_review_page = ? WHERE id = ?", arguments: [runPage, job]) }
+        }
+    }
+
+    /// Throws unless `path` still names the file this store opened: deleted, moved away or replaced
+    /// (same path, another inode), the records written from now on would be lost with the old file.
+    public func verifyIdentity() throws(AuditError) {
+        let what: String
+        if let current = FileStamp(path: path) {
+            guard let identity, !current.isSameFile(as: identity) else { return }
+            what = "was replaced by another file (same path, another inode)"
+        } else {
+            what = "is gone (deleted or moved away)"
+        }
+        var error = AuditError(reason: "the audit database \(path) \(what) while ctdeid was using it; stopped before delivering anything more, "
+                               + "as the records of those deliveries would be lost. Put the database back (or restore it from backup), then start again")
+        error.isIdentityLost = true
+        throw error
+    }
+
+    // MARK: site secret
+
+    /// The fingerprint of the site secret this database's deliveries were made with, nil before the first.
+    public func secretFingerprint() throws(AuditError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT value FROM site WHERE key = 'secret_fingerprint'") }
+    }
+
+    /// Records `fingerprint` as the site secret's, replacing any other (only an explicit command replaces one).
+    public func recordSecretFingerprint(_ fingerprint: String) throws(AuditError) {
+        try write { db in
+            try db.execute(sql: "INSERT INTO site (key, value) VALUES ('secret_fingerprint', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           arguments: [fingerprint])
         }
     }
 
@@ -334,11 +393,11 @@ public final class AuditStore: Sendable {
     // MARK: jobs
 
     public func createJob(source: String, folder: String, options: String, edition: String, toolVersion: String,
-                          durable: Bool = true) throws(AuditError) -> Int64 {
+                          owner: JobOwner, durable: Bool = true) throws(AuditError) -> Int64 {
         try write(durable: durable) { db in
             try db.execute(sql: """
-                INSERT INTO jobs (source, folder, state, options, profile_edition, tool_version) VALUES (?, ?, 'discovered', ?, ?, ?)
-                """, arguments: [source, folder, options, edition, toolVersion])
+                INSERT INTO jobs (source, folder, state, options, profile_edition, tool_version, owner) VALUES (?, ?, 'discovered', ?, ?, ?, ?)
+                """, arguments: [source, folder, options, edition, toolVersion, owner.rawValue])
             let id = db.lastInsertedRowID
             try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, 'discovered', NULL)", arguments: [id])
             return id
@@ -453,9 +512,11 @@ public final class AuditStore: Sendable {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(JobDetail.init) }
     }
 
-    public func jobs(in states: [JobState]) throws(AuditError) -> [JobDetail] {
+    /// Jobs in `states`; of one owner only when `owner` is given.
+    public func jobs(in states: [JobState], ownedBy owner: JobOwner? = nil) throws(AuditError) -> [JobDetail] {
         let list = states.map { "'\($0.rawValue)'" }.joined(separator: ",")
-        return try read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(list)) ORDER BY id").map(JobDetail.init) }
+        let mine = owner.map { " AND \($0.condition)" } ?? ""
+        return try read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(list))\(mine) ORDER BY id").map(JobDetail.init) }
     }
 
     public func allJobs(limit: Int = 1000) throws(AuditError) -> [JobDetail] {
@@ -463,10 +524,10 @@ public final class AuditStore: Sendable {
     }
 
     /// The job a folder in the inbox belongs to: its latest job unless that one ended.
-    public func openJob(folder: String) throws(AuditError) -> JobDetail? {
+    public func openJob(folder: String, ownedBy owner: JobOwner) throws(AuditError) -> JobDetail? {
         try read { db in
             try Row.fetchOne(db, sql: """
-                SELECT * FROM jobs WHERE folder = ? AND state NOT IN ('delivered', 'quarantined') ORDER BY id DESC LIMIT 1
+                SELECT * FROM jobs WHERE folder = ? AND state NOT IN ('delivered', 'quarantined') AND \(owner.condition) ORDER BY id DESC LIMIT 1
                 """, arguments: [folder]).map(JobDetail.init)
         }
     }

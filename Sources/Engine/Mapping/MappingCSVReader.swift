@@ -3,21 +3,8 @@ import Foundation
 /// RFC 4180 CSV as Excel, LibreOffice and scripts write it; `;` is accepted when the header line uses it
 /// (Excel in locales with a decimal comma).
 enum MappingCSVReader {
-    /// A mapping sheet is a few thousand rows at most; the bound keeps a wrong file from exhausting memory.
-    static let maxBytes = 32 << 20
-
-    static func read(_ url: URL, file: String) throws(MappingError) -> [MappingTableRow] {
-        let size = (try? url.resourceValues(forKeys: [.fileSizeKey]))?.fileSize ?? 0
-        guard size <= maxBytes else {
-            throw MappingError(file: file, row: nil, reason: "file is larger than \(maxBytes >> 20) MiB")
-        }
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw MappingError(file: file, row: nil, reason: "cannot read the file")
-        }
-        return try parse(decode(data, file: file), file: file)
+    static func read(_ data: Data, file: String) throws(MappingError) -> [MappingTableRow] {
+        try parse(decode(data, file: file), file: file)
     }
 
     /// UTF-8 (with or without BOM), or UTF-16 when it carries a BOM. Anything else is refused rather than

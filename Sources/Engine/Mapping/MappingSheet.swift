@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// One study of the coordinators' sheet: its accession number and the pseudonym it gets.
 public struct MappingRow: Sendable, Equatable {
@@ -14,6 +15,14 @@ public struct MappingError: Error, Sendable, CustomStringConvertible {
     public let file: String
     public let row: Int?
     public let reason: String
+    /// The file was still being written: not a verdict on the sheet, read it again later.
+    public var changedWhileRead = false
+
+    init(file: String, row: Int?, reason: String) {
+        self.file = file
+        self.row = row
+        self.reason = reason
+    }
 
     public var description: String {
         if let row { return "\(file) row \(row): \(reason)" }
@@ -29,16 +38,63 @@ public struct MappingSheet: Sendable {
     public let sourceName: String
     private let idByAccession: [String: String]
 
+    /// A sheet is small; the bound keeps a wrong file from exhausting memory.
+    static let maxBytes = 32 << 20
+
+    /// Reads the file in one go and parses what was read. A file that changed while it was read
+    /// (another program still writing it) is refused with `changedWhileRead` set: read it again later.
     public static func read(from url: URL) throws(MappingError) -> MappingSheet {
         let file = url.lastPathComponent
-        let table: [MappingTableRow]
-        switch url.pathExtension.lowercased() {
-        case "xlsx": table = try MappingXLSXReader.read(url, file: file)
-        case "csv": table = try MappingCSVReader.read(url, file: file)
-        default:
+        let kind = url.pathExtension.lowercased()
+        guard kind == "xlsx" || kind == "csv" else {
             throw MappingError(file: file, row: nil, reason: "unsupported file type; expected .xlsx or .csv")
         }
+        let data = try readWhole(url, file: file)
+        return try parse(data, kind: kind, file: file)
+    }
+
+    /// Parses the bytes of a sheet; `kind` is "xlsx" or "csv", `file` names it in messages.
+    static func parse(_ data: Data, kind: String, file: String) throws(MappingError) -> MappingSheet {
+        let table = kind == "xlsx" ? try MappingXLSXReader.read(data, file: file) : try MappingCSVReader.read(data, file: file)
         return try MappingSheet(table: table, sourceName: file)
+    }
+
+    /// The whole file, and a check that it is the same file, unchanged, once read: identity, size,
+    /// modification and change times as fstat saw them before the first byte and as stat sees the
+    /// path after the last.
+    static func readWhole(_ url: URL, file: String) throws(MappingError) -> Data {
+        func refuse(_ reason: String) -> MappingError { MappingError(file: file, row: nil, reason: reason) }
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw refuse("cannot read the file (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0, before.st_mode & S_IFMT == S_IFREG else { throw refuse("not a regular file") }
+        guard before.st_size <= maxBytes else { throw refuse("file is larger than \(maxBytes >> 20) MiB") }
+        var data = Data(count: Int(before.st_size) + 1)
+        var length = 0
+        let failed = data.withUnsafeMutableBytes { buffer -> Bool in
+            while length < buffer.count {
+                let n = Glibc.read(fd, buffer.baseAddress! + length, buffer.count - length)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return true }
+                if n == 0 { break }
+                length += n
+            }
+            return false
+        }
+        if failed { throw refuse("cannot read the file (\(String(cString: strerror(errno))))") }
+        var after = stat()
+        let same = stat(url.path, &after) == 0 && after.st_dev == before.st_dev && after.st_ino == before.st_ino
+            && after.st_size == before.st_size && length == Int(before.st_size)
+            && after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec
+            && after.st_ctim.tv_sec == before.st_ctim.tv_sec && after.st_ctim.tv_nsec == before.st_ctim.tv_nsec
+        guard same else {
+            var error = refuse("the file changed while it was read (still being written?)")
+            error.changedWhileRead = true
+            throw error
+        }
+        data.count = length
+        return data
     }
 
     /// Looks up the pseudonym; DICOM pads AccessionNumber with spaces, so the key is trimmed like the sheet's values.

@@ -11,12 +11,11 @@ enum MappingXLSXReader {
     /// Uncompressed bound per part: a mapping sheet is small, a zip bomb is not.
     static let maxPartBytes: UInt64 = 64 << 20
 
-    static func read(_ url: URL, file: String) throws(MappingError) -> [MappingTableRow] {
+    static func read(_ data: Data, file: String) throws(MappingError) -> [MappingTableRow] {
         func refuse(_ reason: String) -> MappingError { MappingError(file: file, row: nil, reason: reason) }
-        guard FileManager.default.isReadableFile(atPath: url.path) else { throw refuse("cannot read the file") }
         let archive: Archive
         do {
-            archive = try Archive(url: url, accessMode: .read)
+            archive = try Archive(data: data, accessMode: .read)
         } catch {
             throw refuse("not a readable .xlsx workbook (not a zip archive; password-protected workbooks are not supported)")
         }

@@ -104,11 +104,9 @@ public struct BatchRun: Sendable {
                     throw ConfigurationError("--secret \(c.secret): cannot create its folder: \(InputDisposal.reason(error))")
                 }
             }
-            secret = try SiteSecret.loadOrCreate(at: c.secret)
+            secret = try SecretBinding.open(keyFile: c.secret, store: store, option: "--secret")
             profile = try Profile(options: c.options)
         } catch let error as AuditError {
-            throw ConfigurationError(error.reason)
-        } catch let error as SiteSecretError {
             throw ConfigurationError(error.reason)
         } catch let error as ProfileError {
             throw ConfigurationError(error.reason)

@@ -71,10 +71,13 @@ public struct JobProcessor: Sendable {
     public let defacing: SeriesDefacing?
     /// Where the before/after PNG of each defaced series goes (job-N/series-M.png), outside the output.
     public let qaRoot: URL
+    /// Recorded on every job it creates: the service recovers only its own.
+    public let owner: JobOwner
 
     public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, stagingRoot: URL, workers: Int,
-                defacing: SeriesDefacing? = nil, qaRoot: URL? = nil) {
+                defacing: SeriesDefacing? = nil, qaRoot: URL? = nil, owner: JobOwner = .run) {
         self.deidentifier = deidentifier
+        self.owner = owner
         self.store = store
         self.outputRoot = outputRoot
         self.stagingRoot = stagingRoot
@@ -88,7 +91,7 @@ public struct JobProcessor: Sendable {
         let profile = deidentifier.profile
         return try store.createJob(source: folder.path, folder: folder.lastPathComponent,
                                    options: profile.options.sorted().map(\.rawValue).joined(separator: ","),
-                                   edition: profile.edition, toolVersion: deidentifier.toolVersion, durable: durable)
+                                   edition: profile.edition, toolVersion: deidentifier.toolVersion, owner: owner, durable: durable)
     }
 
     public func stagingFolder(job: Int64) -> URL { stagingRoot.appendingPathComponent("job-\(job)") }
@@ -376,6 +379,8 @@ public struct JobProcessor: Sendable {
     /// output with one rename. A crash between the record and the rename is resolved on restart
     /// by `Recovery`: the destination either exists (delivered) or not (redo).
     public func deliver(_ staged: StagedJob) throws(AuditError) -> JobResult {
+        // A delivery the audit cannot record is not made: the database must still be the file opened.
+        try store.verifyIdentity()
         let id = staged.deidentificationID
         let patientFolder = outputRoot.appendingPathComponent(id)
         let destination = patientFolder.appendingPathComponent(staged.studyName)

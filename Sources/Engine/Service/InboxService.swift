@@ -50,20 +50,31 @@ public struct Server: Sendable {
         } catch {
             throw ConfigurationError(error.reason)
         }
+        // One service per inbox and per database, held until this returns (the kernel drops the locks
+        // with the process, however it ends).
+        let databaseFolder = (c.database as NSString).deletingLastPathComponent
+        if !databaseFolder.isEmpty {
+            try? FileManager.default.createDirectory(atPath: databaseFolder, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
+        let inboxLock = try ServiceLock(path: c.inbox.appendingPathComponent(".ctdeid-serve.lock").path,
+                                        guarding: "the inbox \(c.inbox.path)")
+        let databaseLock = try ServiceLock(path: c.database + ".serve-lock", guarding: "the audit database \(c.database)")
+        defer { withExtendedLifetime((inboxLock, databaseLock)) {} }
         let store: AuditStore
         let secret: SiteSecret
         let profile: Profile
         do {
             store = try AuditStore(path: c.database)
-            secret = try SiteSecret.loadOrCreate(at: c.keyFile)
+            secret = try SecretBinding.open(keyFile: c.keyFile, store: store, option: "key_file")
             profile = try Profile(options: c.options)
         } catch let error as AuditError {
             // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
             // systemd restarts the service; anything else about the database is configuration.
             if error.isBusy { throw error }
             throw ConfigurationError(error.reason)
-        } catch let error as SiteSecretError {
-            throw ConfigurationError(error.reason)
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError("\(error)")
         }
@@ -76,7 +87,7 @@ public struct Server: Sendable {
                                      store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
                                      defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
                                                                               undefacedHeads: c.undefacedHeads) },
-                                     qaRoot: c.qa)
+                                     qaRoot: c.qa, owner: .serve)
         let heartbeat = Heartbeat()
         let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,
                                  heartbeat: heartbeat, logger: logger)
@@ -133,6 +144,8 @@ final class InboxService: Service, @unchecked Sendable {
     /// Top-level entries that are not folders, already reported (logged once, not on every event).
     var reportedNonFolders: Set<String> = []
     var lastMappingImport: Int64 = 0
+    /// Sheets in the mappings folder not yet imported: their stamp and since when it has not changed.
+    var sheetStamps: [String: (stamp: FileStamp, since: Double)] = [:]
     var lastDatabasePoll = 0.0
     var delivered = 0
     var lastStatus = ""
@@ -157,7 +170,14 @@ final class InboxService: Service, @unchecked Sendable {
 
     func run() async throws {
         try await withGracefulShutdownHandler {
-            try await loop()
+            do {
+                try await loop()
+            } catch let error as AuditError where error.isIdentityLost {
+                // Not transient: a restart would start on a new, empty database. Exit 2, which the
+                // unit does not restart, and say what to put back.
+                logger.critical("\(error.reason)")
+                throw ConfigurationError(error.reason)
+            }
         } onGracefulShutdown: { [self] in
             notifier.notify("STOPPING=1")
             stopping.stop()
@@ -223,6 +243,7 @@ final class InboxService: Service, @unchecked Sendable {
         let now = Self.now()
         if now - lastDatabasePoll >= 1 {
             lastDatabasePoll = now
+            try store.verifyIdentity()
             try importDroppedSheets()
             try pollDatabase()
         }
@@ -304,7 +325,7 @@ final class InboxService: Service, @unchecked Sendable {
                 tracked[name] = entry
             } else {
                 let job: Int64
-                if let open = try store.openJob(folder: name) {
+                if let open = try store.openJob(folder: name, ownedBy: .serve) {
                     job = open.id
                 } else {
                     job = try processor.createJob(for: URL(fileURLWithPath: path))
@@ -357,14 +378,25 @@ final class InboxService: Service, @unchecked Sendable {
         }
     }
 
-    /// Sheets dropped into the mappings folder are imported; the result is filed beside them.
+    /// Sheets dropped into the mappings folder are imported once complete (unchanged for the settle
+    /// time: a sheet copied slowly, or saved in parts, is not read half-written); the result is filed
+    /// beside them.
     func importDroppedSheets() throws {
         let folder = configuration.mappings
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let now = Self.now()
+        var seen: [String: (stamp: FileStamp, since: Double)] = [:]
         for name in names.sorted() where !InboxWatcher.isIgnoredName(name, isDirectory: false) {
             let lower = name.lowercased()
             guard lower.hasSuffix(".xlsx") || lower.hasSuffix(".csv") else { continue }
             let url = folder.appendingPathComponent(name)
+            guard let current = FileStamp(path: url.path) else { continue }
+            // Unchanged since first seen for the settle time; a sheet already untouched that long when
+            // first seen (it lay there while the service was down) is complete at once.
+            var since = now - (current.age >= configuration.settleSeconds ? configuration.settleSeconds : 0)
+            if let known = sheetStamps[name], known.stamp == current { since = known.since }
+            seen[name] = (current, since)
+            if now - since < configuration.settleSeconds { continue }
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             do {
                 let sheet = try MappingSheet.read(from: url)
@@ -373,14 +405,20 @@ final class InboxService: Service, @unchecked Sendable {
                 try file(url, into: "imported", as: stamp + "-" + name)
                 logger.info("mapping sheet imported", metadata: ["rows": "\(count)"])
             } catch let error as AuditError where error.isBusy {
+                sheetStamps = seen
                 throw error  // the sheet stays where it is and is imported once the lock is gone
+            } catch let error as MappingError where error.changedWhileRead {
+                seen[name] = (FileStamp(path: url.path) ?? current, now)  // still being written: the next turn
+                continue
             } catch {
                 try file(url, into: "rejected", as: stamp + "-" + name)
                 let note = folder.appendingPathComponent("rejected/\(stamp)-\(name).reason.txt")
                 try? Data("\(error)\n".utf8).write(to: note)
                 logger.error("mapping sheet refused: \(error)")
             }
+            seen[name] = nil
         }
+        sheetStamps = seen
     }
 
     private func file(_ url: URL, into subfolder: String, as name: String) throws {
@@ -403,7 +441,7 @@ final class InboxService: Service, @unchecked Sendable {
                 }
             }
         }
-        for job in try store.jobs(in: [.queued]) {
+        for job in try store.jobs(in: [.queued], ownedBy: .serve) {
             guard let entry = tracked[job.folder], entry.job == job.id else {
                 if tracked[job.folder] == nil {
                     try store.transition(job: job.id, to: .failed, reason: "retry requested, but the folder is no longer in the inbox")

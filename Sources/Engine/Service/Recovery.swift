@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 
-/// Start-up after a crash or kill -9: every job is brought to a state the loop can continue
-/// from, so nothing is delivered twice, nothing half-written stays in the outbox (deliveries
+/// Start-up after a crash or kill -9: every job of the service (not those of a `ctdeid run` sharing
+/// the database, which may be at work) is brought to a state the loop can continue from, so nothing is delivered twice, nothing half-written stays in the outbox (deliveries
 /// are renames) and nothing is left in staging.
 struct Recovery {
     let configuration: ServiceConfiguration
@@ -13,7 +13,7 @@ struct Recovery {
 
     func run() throws {
         let fm = FileManager.default
-        for job in try store.jobs(in: [.processing]) {
+        for job in try store.jobs(in: [.processing], ownedBy: .serve) {
             let staging = configuration.stagingRoot.appendingPathComponent("job-\(job.id)")
             if job.reason == "delivering", let output = job.outputPath,
                fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
@@ -29,7 +29,7 @@ struct Recovery {
         }
         // Inputs of delivered jobs that a crash kept from being moved or deleted.
         let disposal = InputDisposal(configuration: configuration, store: store)
-        for job in try store.jobs(in: [.delivered, .quarantined]) where job.inputDisposition == nil {
+        for job in try store.jobs(in: [.delivered, .quarantined], ownedBy: .serve) where job.inputDisposition == nil {
             let source = configuration.inbox.appendingPathComponent(job.folder)
             guard RawName.lstat(source.path) != nil, job.source == source.path else {
                 try store.recordInputDisposition(job: job.id, "not in the inbox at \(occasion)")
