@@ -17,6 +17,8 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Audit database (SQLite, mode 0600).", valueName: "file")) var database: String?
     @Option(name: .long, help: ArgumentHelp("Site secret for UID hashing and date offsets (mode 0600).", valueName: "file")) var keyFile: String?
     @Option(name: .long, help: "Seconds a folder must stay unchanged before it is processed (default 10).") var settleSeconds: String?
+    @Option(name: .long, help: "Seconds between rescans of the inbox, for what inotify does not see (files written by other clients of an SMB or NFS share); 0 = none (default 30).") var rescanSeconds: String?
+    @Option(name: .long, help: "How the inbox is watched: inotify (events plus rescans) or poll (rescans only).") var watch: String?
     @Option(name: .long, help: "Files processed in parallel (0 = number of cores).") var workers: String?
     @Option(name: .long, help: "Profile options: none, default, or a comma list (see `ctdeid run --help`).") var options: String?
     @Option(name: .long, help: "After delivery: keep (move the input to the done folder) or delete.") var afterDelivery: String?
@@ -34,6 +36,7 @@ struct ConfigOptions: ParsableArguments {
         let pairs: [(String, String?)] = [
             ("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine), ("done", done),
             ("mappings", mappings), ("database", database), ("key_file", keyFile), ("settle_seconds", settleSeconds),
+            ("rescan_seconds", rescanSeconds), ("watch", watch),
             ("workers", workers), ("options", options), ("after_delivery", afterDelivery), ("keep_names", keepNames),
             ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa), ("localizers", localizers), ("burned_in", burnedIn),
             ("undefaced_heads", undefacedHeads),

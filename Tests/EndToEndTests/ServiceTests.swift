@@ -53,7 +53,8 @@ final class ServiceTests: XCTestCase {
         let process = Process()
         let log: URL
 
-        init(_ tree: Tree, settle: Double = 1, environment: [String: String] = [:], logName: String = "serve.log") throws {
+        init(_ tree: Tree, settle: Double = 1, environment: [String: String] = [:], logName: String = "serve.log",
+             extra: [String] = []) throws {
             guard FileManager.default.isExecutableFile(atPath: ctdeidBinary.path) else {
                 throw XCTSkip("ctdeid binary not built at \(ctdeidBinary.path)")
             }
@@ -62,7 +63,7 @@ final class ServiceTests: XCTestCase {
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             process.executableURL = ctdeidBinary
-            process.arguments = ["serve"] + tree.arguments(settle: settle)
+            process.arguments = ["serve"] + tree.arguments(settle: settle) + extra
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "NOTIFY_SOCKET")
             for (key, value) in environment { env[key] = value }
@@ -78,6 +79,14 @@ final class ServiceTests: XCTestCase {
             return process.terminationStatus
         }
 
+        /// Waits up to `timeout` seconds for the process to end by itself; its exit status, nil if it did not.
+        func exitStatus(within timeout: Double) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { return nil }
+            return process.terminationStatus
+        }
+
         func kill9() {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -88,34 +97,6 @@ final class ServiceTests: XCTestCase {
         deinit {
             if process.isRunning { kill9() }
         }
-    }
-
-    func waitFor(_ what: String, timeout: Double = 120, _ condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return }
-            usleep(50_000)
-        }
-        XCTFail("timed out waiting for \(what)")
-    }
-
-    func makeTree(_ name: String = #function, keyFile: URL? = nil) throws -> Tree {
-        let tree = Tree(try temporaryDirectory(name), keyFile: keyFile)
-        try FileManager.default.createDirectory(at: tree.inbox, withIntermediateDirectories: true)
-        return tree
-    }
-
-    /// Sample studies written outside the inbox, ready to be copied or renamed in.
-    func makeStudies(in dir: URL, patients: Int = 2, slices: Int = 8) throws -> (URL, URL, [WrittenStudy]) {
-        let source = dir.appendingPathComponent("source")
-        let mapping = dir.appendingPathComponent("mapping.csv")
-        let studies = try SampleInbox.write(to: source, mappingCSV: mapping, patients: patients, slices: slices, size: 64)
-        return (source, mapping, studies)
-    }
-
-    func importMapping(_ tree: Tree, _ mapping: URL) throws {
-        let result = try runCTDeid(["mapping", "import", mapping.path, "--database", tree.database])
-        XCTAssertEqual(result.status, 0, result.stderr)
     }
 
     // MARK: delivery

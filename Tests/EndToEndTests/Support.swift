@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Fixtures
 import XCTest
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -123,5 +124,36 @@ final class TemporaryRoot: NSObject, XCTestObservation {
 
     func testBundleDidFinish(_ testBundle: Bundle) {
         try? FileManager.default.removeItem(at: Self.url)
+    }
+}
+
+/// Helpers of the tests that run `ctdeid serve` on temporary trees.
+extension XCTestCase {
+    func waitFor(_ what: String, timeout: Double = 120, _ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return }
+            usleep(50_000)
+        }
+        XCTFail("timed out waiting for \(what)")
+    }
+
+    func makeTree(_ name: String = #function, keyFile: URL? = nil) throws -> ServiceTests.Tree {
+        let tree = ServiceTests.Tree(try temporaryDirectory(name), keyFile: keyFile)
+        try FileManager.default.createDirectory(at: tree.inbox, withIntermediateDirectories: true)
+        return tree
+    }
+
+    /// Sample studies written outside the inbox, ready to be copied or renamed in.
+    func makeStudies(in dir: URL, patients: Int = 2, slices: Int = 8) throws -> (URL, URL, [WrittenStudy]) {
+        let source = dir.appendingPathComponent("source")
+        let mapping = dir.appendingPathComponent("mapping.csv")
+        let studies = try SampleInbox.write(to: source, mappingCSV: mapping, patients: patients, slices: slices, size: 64)
+        return (source, mapping, studies)
+    }
+
+    func importMapping(_ tree: ServiceTests.Tree, _ mapping: URL) throws {
+        let result = try runCTDeid(["mapping", "import", mapping.path, "--database", tree.database])
+        XCTAssertEqual(result.status, 0, result.stderr)
     }
 }

@@ -137,6 +137,9 @@ final class InboxService: Service, @unchecked Sendable {
         var state: JobState
         var lastChange: Double
         var reason: String?
+        /// The folder's signature when last walked (by a scan, or when it was about to be queued); nil
+        /// when its last change was reported by inotify.
+        var signature: InboxEntry?
     }
     /// Keyed by folder name in RawName's text form (names need not be UTF-8).
     var tracked: [String: Tracked] = [:]
@@ -147,6 +150,7 @@ final class InboxService: Service, @unchecked Sendable {
     /// Sheets in the mappings folder not yet imported: their stamp and since when it has not changed.
     var sheetStamps: [String: (stamp: FileStamp, since: Double)] = [:]
     var lastDatabasePoll = 0.0
+    var lastRescan = 0.0
     var delivered = 0
     var lastStatus = ""
 
@@ -188,7 +192,7 @@ final class InboxService: Service, @unchecked Sendable {
     func loop() async throws {
         let watcher: InboxWatcher
         do {
-            watcher = try InboxWatcher(inbox: configuration.inbox)
+            watcher = try InboxWatcher(inbox: configuration.inbox, mode: configuration.watch)
         } catch {
             throw ConfigurationError("inbox \(configuration.inbox.path): \(error.reason)")
         }
@@ -196,7 +200,8 @@ final class InboxService: Service, @unchecked Sendable {
         lastMappingImport = try store.latestMappingImport()
         delivered = try store.stateCounts()[.delivered] ?? 0
         try importDroppedSheets()
-        try reconcile(watcher.scan())
+        try reconcile(watcher.scan(), watcher)
+        lastRescan = Self.now()
         notifier.notify("READY=1")
         logger.info("ready: watching the inbox", metadata: ["folders": "\(tracked.count)"])
         publishStatus()
@@ -236,9 +241,20 @@ final class InboxService: Service, @unchecked Sendable {
         if stopping.isSet { return }
         if changes.rescanNeeded || watcher.watchFailure != nil {
             logger.notice("rescanning the inbox (event queue overflow or watch limit)")
-            try reconcile(watcher.scan())
+            try reconcile(watcher.scan(), watcher)
+            lastRescan = Self.now()
         } else if !changes.changed.isEmpty {
             try noteChanges(changes.changed)
+        }
+        if configuration.rescanSeconds > 0 && Self.now() - lastRescan >= configuration.rescanSeconds {
+            // What inotify cannot see: files another client of a share wrote (or, in poll mode, anything).
+            let start = Self.now()
+            let found = watcher.rescan()
+            lastRescan = Self.now()
+            logger.debug("inbox rescanned", metadata: ["folders": "\(watcher.folderCount)", "changed": "\(found.changed.count)",
+                                                       "ms": "\(Int((lastRescan - start) * 1000))"])
+            reportNonFolders(Array(watcher.loose))
+            try noteChanges(found.changed, from: watcher)
         }
         let now = Self.now()
         if now - lastDatabasePoll >= 1 {
@@ -247,7 +263,7 @@ final class InboxService: Service, @unchecked Sendable {
             try importDroppedSheets()
             try pollDatabase()
         }
-        try promoteSettled()
+        try promoteSettled(watcher)
         if !queue.isEmpty {
             try await processNext()
         }
@@ -262,7 +278,7 @@ final class InboxService: Service, @unchecked Sendable {
         queue = []
         reportedNonFolders = []
         lastMappingImport = try store.latestMappingImport()
-        try reconcile(watcher.scan())
+        try reconcile(watcher.scan(), watcher)
         logger.info("the audit database is usable again; resumed", metadata: ["folders": "\(tracked.count)"])
     }
 
@@ -294,13 +310,20 @@ final class InboxService: Service, @unchecked Sendable {
 
     // MARK: folder states
 
-    func reconcile(_ entries: [InboxEntry]) throws {
+    func reconcile(_ entries: [InboxEntry], _ watcher: InboxWatcher) throws {
         let present = Set(entries.filter(\.isDirectory).map(\.name))
         let loose = entries.filter { !$0.isDirectory }.map(\.name)
         reportedNonFolders.formIntersection(loose)
         reportNonFolders(loose)
         for name in tracked.keys where !present.contains(name) { try folderRemoved(name) }
-        try noteChanges(present.filter { tracked[$0] == nil })
+        try noteChanges(present.filter { tracked[$0] == nil }, from: watcher)
+    }
+
+    /// Changes found by walking the inbox (a scan or rescan): as inotify's, but each folder's
+    /// signature is known, and settling can be judged by it.
+    func noteChanges(_ names: Set<String>, from watcher: InboxWatcher) throws {
+        try noteChanges(names)
+        for name in names where tracked[name] != nil { tracked[name]?.signature = watcher.lastSignature(of: name) }
     }
 
     func noteChanges(_ names: Set<String>) throws {
@@ -317,6 +340,7 @@ final class InboxService: Service, @unchecked Sendable {
             reportedNonFolders.remove(name)
             if var entry = tracked[name] {
                 entry.lastChange = now
+                entry.signature = nil
                 if entry.state != .settling {
                     try store.transition(job: entry.job, to: .settling, reason: "the folder changed")
                     entry.state = .settling
@@ -368,10 +392,21 @@ final class InboxService: Service, @unchecked Sendable {
         logger.warning("job \(entry.job): folder removed from the inbox before delivery")
     }
 
-    func promoteSettled() throws {
+    /// Queues the folders unchanged for the settle time. Before it is queued a folder is walked, and
+    /// it is queued only if nothing in it changed since the last walk (or, known only through inotify
+    /// events, since the last event): a share's other clients write without events, and a poll finds
+    /// a copy in progress only by comparing two looks.
+    func promoteSettled(_ watcher: InboxWatcher) throws {
         let now = Self.now()
         for (name, entry) in tracked.sorted(by: { $0.value.job < $1.value.job })
         where entry.state == .settling && now - entry.lastChange >= configuration.settleSeconds {
+            let current = watcher.signature(of: name)
+            if current == nil || (entry.signature == nil ? configuration.watch == .poll : entry.signature != current) {
+                // Still changing (or not yet looked at twice): another settle period.
+                tracked[name]?.signature = current
+                tracked[name]?.lastChange = Self.now()
+                continue
+            }
             try store.transition(job: entry.job, to: .queued)
             tracked[name]?.state = .queued
             queue.append(name)

@@ -18,6 +18,9 @@ public struct ServiceConfiguration: Sendable {
     public var database: String
     public var keyFile: String
     public var settleSeconds: Double
+    /// Seconds between rescans of the inbox (0: none besides start-up and overflows).
+    public var rescanSeconds: Double
+    public var watch: WatchMode
     public var workers: Int
     public var options: Set<ProfileOption>
     public var afterDelivery: AfterDelivery
@@ -35,7 +38,8 @@ public struct ServiceConfiguration: Sendable {
     public static let defaults: [(key: String, value: String)] = [
         ("inbox", "var/inbox"), ("outbox", "var/outbox"), ("work", "var/work"), ("quarantine", "var/quarantine"),
         ("done", "var/done"), ("mappings", "var/mappings"), ("database", "var/ctdeid.sqlite"),
-        ("key_file", "var/secret.key"), ("settle_seconds", "10"), ("workers", "0"), ("options", "default"),
+        ("key_file", "var/secret.key"), ("settle_seconds", "10"),
+        ("rescan_seconds", "30"), ("watch", "inotify"), ("workers", "0"), ("options", "default"),
         ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
         ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"), ("burned_in", "mask"),
         ("undefaced_heads", "quarantine"),
@@ -132,6 +136,9 @@ public struct ServiceConfiguration: Sendable {
             throw refuse("undefaced_heads", "must be quarantine (MR and PET series of the head are not delivered) or deliver (delivered with the face, marked RecognizableVisualFeatures=YES)")
         }
         let workerCount = Int(try number("workers", 0...256))
+        guard let watch = WatchMode(rawValue: raw("watch").value) else {
+            throw refuse("watch", "must be inotify (events, plus a rescan every rescan_seconds) or poll (rescans only, for inboxes on SMB or NFS shares)")
+        }
         let deface: DefaceMode?
         switch raw("deface").value {
         case "off": deface = nil
@@ -144,6 +151,7 @@ public struct ServiceConfiguration: Sendable {
             quarantine: try path("quarantine"), done: try path("done"), mappings: try path("mappings"),
             database: try path("database").path, keyFile: try path("key_file").path,
             settleSeconds: try number("settle_seconds", 0...86400),
+            rescanSeconds: try number("rescan_seconds", 0...86400), watch: watch,
             workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
             options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
             watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,

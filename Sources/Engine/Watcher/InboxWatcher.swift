@@ -45,14 +45,33 @@ public struct WatcherError: Error, Sendable, CustomStringConvertible {
     public init(reason: String) { self.reason = reason }
 }
 
-/// Recursive inotify watch of an inbox. Not thread-safe: one thread owns it (the service's watcher loop).
+/// How the inbox learns of changes. inotify sees only what this machine writes: an inbox on an SMB or
+/// NFS share gets no event for files another client of the share writes, so such inboxes rely on
+/// the periodic `rescan()`, and `poll` does without inotify altogether.
+public enum WatchMode: String, Sendable, CaseIterable {
+    case inotify, poll
+}
+
+/// Recursive inotify watch of an inbox (or, in poll mode, none). Not thread-safe: one thread owns it
+/// (the service's watcher loop).
 ///
 /// inotify only speeds things up: the caller still does a full `scan()` at start-up and whenever
-/// `rescanNeeded` is reported.
+/// `rescanNeeded` is reported, and a `rescan()` every so often.
 public final class InboxWatcher {
     public let inbox: URL
+    public let mode: WatchMode
     private let inboxPath: String
     private let fd: Int32
+    /// Per top-level folder, as last walked: its signature and the directories below it with their
+    /// identity and modification time. A rescan stats those directories only: a file created,
+    /// deleted or renamed changes its directory's time, and an idle folder costs a stat per directory
+    /// instead of one per file.
+    private var snapshots: [String: FolderSnapshot] = [:]
+
+    struct FolderSnapshot {
+        var entry: InboxEntry
+        var directories: [(path: String, inode: UInt64, modification: Double)]
+    }
     /// Fixed, reused read buffer: memory stays bounded however many events arrive.
     private let buffer: UnsafeMutableRawPointer
     private static let bufferSize = 64 * 1024
@@ -73,11 +92,21 @@ public final class InboxWatcher {
     public var fileDescriptor: Int32 { fd }
     public var watchCount: Int { paths.count }
 
-    public init(inbox: URL) throws(WatcherError) {
+    public init(inbox: URL, mode: WatchMode = .inotify) throws(WatcherError) {
         self.inbox = inbox
+        self.mode = mode
         var path = inbox.path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         inboxPath = path
+        if mode == .poll {
+            fd = -1
+            buffer = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+            var info = stat()
+            guard stat(RawName.systemPath(path), &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw WatcherError(reason: "cannot read the inbox \(path): \(errnoText(errno))")
+            }
+            return
+        }
         let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if descriptor < 0 {
             throw WatcherError(reason: "inotify_init1 failed for \(path): \(errnoText(errno))")
@@ -90,7 +119,7 @@ public final class InboxWatcher {
     }
 
     deinit {
-        close(fd)
+        if fd >= 0 { close(fd) }
         buffer.deallocate()
     }
 
@@ -101,6 +130,11 @@ public final class InboxWatcher {
     /// irrelevant (hidden or .partial files) do not end the wait early.
     public func wait(timeoutMilliseconds: Int32) -> InboxChanges {
         var changes = InboxChanges()
+        if mode == .poll {
+            // Nothing to wait for but time: changes are found by rescan().
+            if timeoutMilliseconds > 0 { _ = poll(nil, 0, timeoutMilliseconds) }
+            return changes
+        }
         let deadline = timeoutMilliseconds > 0 ? monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000 : 0
         while true {
             var remaining = timeoutMilliseconds
@@ -205,13 +239,16 @@ public final class InboxWatcher {
         watchFailure = nil
         unreadableDirectories = []
         var entries: [InboxEntry] = []
+        snapshots = [:]
         _ = addWatch("")
         for child in listDirectory("") {
             let full = inboxPath + "/" + child
             guard let info = lstatInfo(full) else { continue }
             if info.isDirectory {
                 if Self.isIgnoredName(child, isDirectory: true) { continue }
-                entries.append(scanFolder(child, info: info))
+                let snapshot = scanFolder(child, info: info)
+                snapshots[child] = snapshot
+                entries.append(snapshot.entry)
             } else {
                 if Self.isIgnoredName(child, isDirectory: false) { continue }
                 entries.append(InboxEntry(
@@ -226,10 +263,11 @@ public final class InboxWatcher {
         return entries.sorted { $0.name < $1.name }
     }
 
-    private func scanFolder(_ name: String, info: FileInfo) -> InboxEntry {
+    private func scanFolder(_ name: String, info: FileInfo) -> FolderSnapshot {
         var fileCount = 0
         var totalBytes: Int64 = 0
         var latest = info.modification
+        var directories: [(path: String, inode: UInt64, modification: Double)] = [(name, info.inode, info.modification)]
         var pending = [name]
         while let directory = pending.popLast() {
             guard case .watched = addWatch(directory) else { continue }
@@ -240,14 +278,75 @@ public final class InboxWatcher {
                 latest = max(latest, info.modification)
                 if info.isDirectory {
                     pending.append(path)
+                    directories.append((path, info.inode, info.modification))
                 } else if info.isRegular {
                     fileCount += 1
                     totalBytes += info.size
                 }
             }
         }
-        return InboxEntry(name: name, isDirectory: true, fileCount: fileCount,
-                          totalBytes: totalBytes, latestModification: latest)
+        return FolderSnapshot(entry: InboxEntry(name: name, isDirectory: true, fileCount: fileCount,
+                                                totalBytes: totalBytes, latestModification: latest),
+                              directories: directories)
+    }
+
+    /// The periodic rescan, for what inotify does not report (files written by another client of a
+    /// share) or in poll mode: the top-level names that appeared, disappeared or changed since the
+    /// last scan. A folder seen before is walked again only when one of its directories changed
+    /// (identity or modification time); otherwise it costs a stat per directory.
+    public func rescan() -> InboxChanges {
+        var changes = InboxChanges()
+        var present = Set<String>()
+        _ = addWatch("")
+        for child in listDirectory("") {
+            guard !Self.isIgnoredName(child, isDirectory: true), let info = lstatInfo(inboxPath + "/" + child) else { continue }
+            guard info.isDirectory else {
+                // A loose entry: the caller reports it (once); it is never a job.
+                if snapshots[child] != nil { snapshots[child] = nil }
+                if !Self.isIgnoredName(child, isDirectory: false) { present.insert(child) }
+                continue
+            }
+            present.insert(child)
+            if let known = snapshots[child], !hasDirectoryChanged(known) { continue }
+            let snapshot = scanFolder(child, info: info)
+            if snapshots[child]?.entry != snapshot.entry { changes.changed.insert(child) }
+            snapshots[child] = snapshot
+        }
+        for name in snapshots.keys where !present.contains(name) {
+            snapshots[name] = nil
+            changes.changed.insert(name)
+        }
+        loose = present.filter { snapshots[$0] == nil }
+        return changes
+    }
+
+    /// Top-level folders known from the last walks.
+    public var folderCount: Int { snapshots.count }
+
+    /// The signature of a top-level folder as the last scan, rescan or `signature(of:)` walked it.
+    public func lastSignature(of name: String) -> InboxEntry? { snapshots[name]?.entry }
+
+    /// Top-level entries that are not folders, as the last `rescan()` found them.
+    public private(set) var loose: Set<String> = []
+
+    /// Walks one top-level folder now (every file), updating what rescans compare against; nil when
+    /// it is not a folder any more. Its signature tells whether anything in it changed between two calls.
+    public func signature(of name: String) -> InboxEntry? {
+        guard let info = lstatInfo(inboxPath + "/" + name), info.isDirectory else {
+            snapshots[name] = nil
+            return nil
+        }
+        let snapshot = scanFolder(name, info: info)
+        snapshots[name] = snapshot
+        return snapshot.entry
+    }
+
+    private func hasDirectoryChanged(_ snapshot: FolderSnapshot) -> Bool {
+        for directory in snapshot.directories {
+            guard let info = lstatInfo(inboxPath + "/" + directory.path), info.isDirectory,
+                  info.inode == directory.inode, info.modification == directory.modification else { return true }
+        }
+        return false
     }
 
     // MARK: - Watches
@@ -255,6 +354,7 @@ public final class InboxWatcher {
     private enum AddResult { case watched, gone, unreadable, failed(WatcherError) }
 
     private func addWatch(_ path: String) -> AddResult {
+        if mode == .poll { return .watched }
         let full = path.isEmpty ? inboxPath : inboxPath + "/" + path
         // IN_MOVE_SELF only on the inbox: a subdirectory's move is reported by its parent.
         let mask = path.isEmpty ? directoryMask | inMoveSelf : directoryMask
@@ -381,6 +481,7 @@ private struct FileInfo {
     let isRegular: Bool
     let size: Int64
     let modification: Double
+    let inode: UInt64
 }
 
 /// lstat: symbolic links are never followed.
@@ -390,7 +491,8 @@ private func lstatInfo(_ path: String) -> FileInfo? {
     let type = info.st_mode & S_IFMT
     return FileInfo(
         isDirectory: type == S_IFDIR, isRegular: type == S_IFREG, size: Int64(info.st_size),
-        modification: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1_000_000_000)
+        modification: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1_000_000_000,
+        inode: UInt64(info.st_ino))
 }
 
 private func errnoText(_ code: Int32) -> String {
