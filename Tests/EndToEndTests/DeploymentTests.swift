@@ -310,4 +310,54 @@ final class DeploymentTests: XCTestCase {
         XCTAssertEqual(tree.count("SELECT count(*) FROM events WHERE reason LIKE '%interrupted%'"), 0)
         XCTAssertEqual(daemon.terminate(), 0)
     }
+
+    // MARK: smaller things
+
+    /// A study whose files lie deeper than PATH_MAX cannot be read whole: the reason says so (it
+    /// was held as "empty" once).
+    func testAFolderDeeperThanPATHMAXIsReportedAsSuch() throws {
+        let root = try temporaryDirectory()
+        let (source, mapping, studies) = try makeStudies(in: root, patients: 1, slices: 2)
+        defer { _ = spawnAndWait(["/bin/rm", "-rf", source.path]) }
+        let folder = source.appendingPathComponent(studies[0].patient.inboxFolderName).path
+        let file = try XCTUnwrap(studies[0].files.first).path
+        let level = String(repeating: "d", count: 200)
+        // mkdir and cd one level at a time: no single path handed to the kernel is too long.
+        XCTAssertEqual(spawnAndWait(["/bin/bash", "-c", "cd \"$0\" && for i in $(seq 25); do mkdir \(level) && cd \(level); done && cp \"$1\" deep.dcm",
+                                     folder, file]), 0)
+        let result = try runCTDeid(["run", "--input", source.path, "--output", root.appendingPathComponent("out").path,
+                                    "--mapping", mapping.path, "--database", root.appendingPathComponent("db.sqlite").path, "--deface", "off"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("longer than this system allows (PATH_MAX"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("empty"), result.stderr)
+    }
+
+    /// Quarantined inputs are moved, so a quarantine on another filesystem is refused at start
+    /// (exit 2, naming the key), not found out at the first quarantine.
+    func testAQuarantineOnAnotherFilesystemIsRefusedAtStart() throws {
+        let tree = try makeTree()
+        let other = URL(fileURLWithPath: "/dev/shm/ctdeid-test-\(getpid())-quarantine")
+        var a = stat(), b = stat()
+        guard stat("/dev/shm", &a) == 0, stat(tree.root.path, &b) == 0, a.st_dev != b.st_dev else {
+            throw XCTSkip("/dev/shm is not another filesystem here")
+        }
+        defer { try? FileManager.default.removeItem(at: other) }
+        let daemon = try Daemon(tree, extra: ["--quarantine", other.path])
+        XCTAssertEqual(daemon.exitStatus(within: 30), 2, daemon.output)
+        XCTAssertTrue(daemon.output.contains("quarantine = \"\(other.path)\": must be on the same filesystem as inbox"), daemon.output)
+    }
+
+    /// Bare file names for the database and the secret, relative to the working folder.
+    func testRelativeDatabaseNamesWork() throws {
+        let root = try temporaryDirectory()
+        _ = try makeStudies(in: root, patients: 1, slices: 2)
+        let run = try runCTDeid(["run", "--input", "source", "--output", "out", "--mapping", "mapping.csv",
+                                 "--database", "db.sqlite", "--secret", "site.key", "--deface", "off"], in: root)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("db.sqlite").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("site.key").path))
+        let jobs = try runCTDeid(["jobs", "--database", "db.sqlite"], in: root)
+        XCTAssertEqual(jobs.status, 0, jobs.stderr)
+        XCTAssertTrue(jobs.stdout.contains("delivered"), jobs.stdout)
+    }
 }

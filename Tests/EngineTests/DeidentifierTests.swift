@@ -172,7 +172,20 @@ final class DeidentifierTests: XCTestCase {
         XCTAssertEqual(try check { $0.put(.burnedInAnnotation, "YES") }, .burnedInAnnotation)
         XCTAssertEqual(try check { $0.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.88.22") }, .sopClassNotAllowed("1.2.840.10008.5.1.4.1.1.88.22"))
         XCTAssertEqual(try check { $0.put(.sopClassUID, "1.2.840.10008.5.1.4.1.1.7") }, .sopClassNotAllowed("1.2.840.10008.5.1.4.1.1.7"))
-        XCTAssertEqual(try check { $0.put(.imageType, "ORIGINAL\\PRIMARY\\LOCALIZER") }, .localizer)
+        // Only a scout of the head is said to show the face (a hip scout was, once); one whose header
+        // names no region may be of the head.
+        func scout(_ bodyPart: String) -> (DicomItem) -> Void {
+            { item in
+                item.put(.imageType, "ORIGINAL\\PRIMARY\\LOCALIZER")
+                for (tag, _) in BodyRegion.fields { item.put(tag, "") }
+                item.put(Tag(0x0018, 0x0015), bodyPart)
+            }
+        }
+        let hip = try XCTUnwrap(try check(scout("HIP")))
+        XCTAssertEqual(hip, .localizer(.elsewhere))
+        XCTAssertFalse("\(hip)".contains("face"), "\(hip)")
+        XCTAssertEqual(try check(scout("")), .localizer(.unnamed))
+        XCTAssertEqual(try check(scout("HEAD")).map { "\($0)" }, "localizer/scout image of the head (shows the face in profile)")
         XCTAssertEqual(try check { $0.put(.rows, "512") }, .pixelDataTruncated(expected: 2048, found: 8))
     }
 }

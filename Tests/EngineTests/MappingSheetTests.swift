@@ -344,6 +344,44 @@ final class MappingSheetTests: XCTestCase {
         XCTAssertEqual(read(ok)?.rows.count, 4)
     }
 
+    /// Excel shows a number as a date when its cell's style says so (an ID typed as 3-5-24 is stored
+    /// as 45356): such a cell is refused, not imported as the serial number. Styles whose format only
+    /// decorates a number are read as before.
+    func testDateFormattedCellsAreRefused() throws {
+        let styles = """
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
+            <numFmts count="2"><numFmt numFmtId="164" formatCode="dd/mm/yyyy;@"/>\
+            <numFmt numFmtId="165" formatCode="&quot;DEID-&quot;0000"/></numFmts>\
+            <cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/>\
+            <xf numFmtId="164" applyNumberFormat="1"/><xf numFmtId="165" applyNumberFormat="1"/></cellXfs></styleSheet>
+            """
+        func sheet(_ style: Int, name: String) throws -> URL {
+            let url = directory.appendingPathComponent(name)
+            try W.write(to: url, sheets: [W.Sheet(name: "Mapping", file: "sheet1.xml", rows: [
+                Self.header,
+                .at(2, [.shared("ACC1"), .raw("<c r=\"B2\" s=\"\(style)\"><v>45356</v></c>")]),
+            ])], stylesXML: styles)
+            return url
+        }
+        assertRefused(try sheet(1, name: "builtin.xlsx"), row: 2, reason: "De-identification_ID is a cell formatted as a date or time",
+                      secrets: ["ACC1", "45356"])
+        assertRefused(try sheet(2, name: "custom.xlsx"), row: 2, reason: "formatted as a date or time")
+        XCTAssertEqual(summary(try XCTUnwrap(read(try sheet(3, name: "decorated.xlsx")))), ["ACC1->45356@2"])
+        XCTAssertEqual(summary(try XCTUnwrap(read(try sheet(0, name: "plain.xlsx")))), ["ACC1->45356@2"])
+    }
+
+    /// A formula cell without a saved value (a script wrote the sheet, nothing computed it) has no
+    /// value to read: the row is refused, not skipped as empty.
+    func testFormulaCellsWithoutASavedValueAreRefused() throws {
+        let url = try xlsx([
+            Self.header,
+            .at(2, [.shared("ACC1"), .shared("P1")]),
+            .at(3, [.raw("<c r=\"A3\"><f>A2&amp;\"2\"</f></c>"), .raw("<c r=\"B3\" t=\"str\"><f>B2&amp;\"2\"</f></c>")]),
+        ])
+        assertRefused(url, row: 3, reason: "Accession_number is a formula without a saved value")
+    }
+
     func testIDsDifferingOnlyInCaseRefuseTheSheet() throws {
         let url = try csv("case.csv", "Accession_number,De-identification_ID\nA1,DEID-1\nA2,DEID-1\nA3,deid-1\n")
         assertRefused(url, row: 4, reason: "differs only in letter case from the one in row 2", secrets: ["deid-1", "DEID-1"])

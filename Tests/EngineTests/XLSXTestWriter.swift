@@ -53,7 +53,7 @@ enum XLSXTestWriter {
     /// `prefixed` writes SpreadsheetML elements as `x:name` and relationship ids as `rel:id`, as some
     /// .NET writers do, instead of the usual default namespace and `r:` prefix.
     static func write(to url: URL, sheets: [Sheet], absoluteTargets: Bool = false,
-                      sharedStringsXML: String? = nil, prefixed: Bool = false) throws {
+                      sharedStringsXML: String? = nil, stylesXML: String? = nil, prefixed: Bool = false) throws {
         var sharedStrings: [String] = []
         func sharedIndex(_ text: String) -> Int {
             if let index = sharedStrings.firstIndex(of: text) { return index }
@@ -112,6 +112,10 @@ enum XLSXTestWriter {
         if let sharedXML {
             parts.append(("xl/sharedStrings.xml", sharedXML))
             relationships.append("<Relationship Id=\"rIdStrings\" Type=\"\(relType)/sharedStrings\" Target=\"\(prefix)sharedStrings.xml\"/>")
+        }
+        if let stylesXML {
+            parts.append(("xl/styles.xml", stylesXML))
+            relationships.append("<Relationship Id=\"rIdStyles\" Type=\"\(relType)/styles\" Target=\"\(prefix)styles.xml\"/>")
         }
         parts.append(("xl/_rels/workbook.xml.rels", """
             <?xml version="1.0" encoding="UTF-8" standalone="yes"?>

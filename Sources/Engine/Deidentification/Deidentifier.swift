@@ -63,7 +63,7 @@ public struct Deidentifier: Sendable {
         if SafetyPolicy.allowedSOPClasses[sopClass] == nil { return .sopClassNotAllowed(sopClass) }
         // With the pixel check on, such images take the same path as every other: masked or quarantined by what is found.
         if burnedIn == .off, dataset.string(.burnedInAnnotation)?.uppercased() == "YES" { return .burnedInAnnotation }
-        if Self.isLocalizer(dataset) && !blankLocalizers { return .localizer }
+        if Self.isLocalizer(dataset) && !blankLocalizers { return .localizer(BodyRegion(dataset)) }
         if SafetyPolicy.nativeTransferSyntaxes.contains(file.transferSyntax),
            let rows = dataset.uint16(.rows), let columns = dataset.uint16(.columns),
            let bits = dataset.uint16(.bitsAllocated), bits > 0,

@@ -40,7 +40,8 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
     /// elements for meta (or meta for dataset), and checks on the dataset would see the wrong thing.
     case fileMetaMismatch(String)
     case burnedInAnnotation
-    case localizer
+    /// A localizer/scout, with the region its header names: only one of the head shows the face.
+    case localizer(BodyRegion)
     case pixelDataTruncated(expected: Int, found: Int)
     /// Native pixel data longer than its frames (and the one byte that pads an odd length), or
     /// encapsulated fragments beyond them: the bytes beyond are no image and could hold anything.
@@ -66,7 +67,9 @@ public enum QuarantineReason: Sendable, Equatable, CustomStringConvertible {
         case .missingSOPInstance: "no SOP Instance UID in the dataset"
         case .fileMetaMismatch(let why): "the file meta information does not match its group length: \(why)"
         case .burnedInAnnotation: "BurnedInAnnotation is YES"
-        case .localizer: "localizer/scout image (shows the face in profile)"
+        case .localizer(.head): "localizer/scout image of the head (shows the face in profile)"
+        case .localizer(.elsewhere): "localizer/scout image (a projection image; not delivered unless localizers = blank)"
+        case .localizer(.unnamed): "localizer/scout image (its header names no body region: it may show the face in profile)"
         case .pixelDataTruncated(let expected, let found): "pixel data shorter than Rows x Columns x frames (\(found) of \(expected) bytes)"
         case .pixelDataOverlong(let why): "the pixel data holds more than its frames: \(why)"
         case .writeFailed(let why): "cannot write the de-identified file: \(why)"

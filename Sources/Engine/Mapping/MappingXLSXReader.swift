@@ -49,10 +49,21 @@ enum MappingXLSXReader {
             sharedStrings = handler.strings
         }
 
+        // Which cell styles show a number as a date or time: Excel turns an ID such as 3-5-24 into
+        // the serial number 45356 shown as a date, and reading the number would import a wrong ID.
+        var dateStyles = Set<Int>()
+        let stylesPath = workbookRelationships.first { $0.type.hasSuffix("/styles") && !$0.isExternal }
+            .map { resolve($0.target, from: workbookPath) } ?? "xl/styles.xml"
+        if let data = try package.data(at: stylesPath) {
+            let handler = StylesHandler()
+            try parse(data, with: handler, part: stylesPath, file: file)
+            dateStyles = handler.dateStyles
+        }
+
         guard let sheetData = try package.data(at: sheetPath) else {
             throw refuse("not a valid .xlsx workbook (\(sheetPath) is missing)")
         }
-        let worksheet = WorksheetHandler(sharedStrings: sharedStrings)
+        let worksheet = WorksheetHandler(sharedStrings: sharedStrings, dateStyles: dateStyles)
         try parse(sheetData, with: worksheet, part: sheetPath, file: file)
         if let failure = worksheet.failure {
             throw MappingError(file: file, row: failure.row, reason: failure.reason)
@@ -235,8 +246,58 @@ private final class SharedStringsHandler: NSObject, XMLParserDelegate {
     }
 }
 
+/// xl/styles.xml: the cell formats (`cellXfs`, indexed by a cell's `s`) whose number format is a
+/// date or a time, built in (ids 14-22, 27-36, 45-47, 50-58) or custom (a format code with d, m, y,
+/// h or s outside quoted text, escapes and [brackets]).
+private final class StylesHandler: NSObject, XMLParserDelegate {
+    private var customDateFormats = Set<Int>()
+    private var inCellXfs = false
+    private var xfIndex = 0
+    var dateStyles = Set<Int>()
+
+    static let builtInDateFormats: Set<Int> = Set(Array(14...22) + Array(27...36) + Array(45...47) + Array(50...58))
+
+    static func isDateFormat(_ code: String) -> Bool {
+        var inQuote = false, inBracket = false, escaped = false
+        for character in code.lowercased() {
+            if escaped { escaped = false; continue }
+            if inQuote { if character == "\"" { inQuote = false }; continue }
+            if inBracket { if character == "]" { inBracket = false }; continue }
+            switch character {
+            case "\\", "_", "*": escaped = true
+            case "\"": inQuote = true
+            case "[": inBracket = true
+            case "d", "m", "y", "h", "s": return true
+            default: break
+            }
+        }
+        return false
+    }
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+                qualifiedName qName: String?, attributes: [String: String] = [:]) {
+        switch localName(elementName) {
+        case "numFmt":
+            if let id = attributes["numFmtId"].flatMap(Int.init), let code = attributes["formatCode"], Self.isDateFormat(code) {
+                customDateFormats.insert(id)
+            }
+        case "cellXfs": inCellXfs = true
+        case "xf" where inCellXfs:
+            let id = attributes["numFmtId"].flatMap(Int.init) ?? 0
+            if Self.builtInDateFormats.contains(id) || customDateFormats.contains(id) { dateStyles.insert(xfIndex) }
+            xfIndex += 1
+        default: break
+        }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+        if localName(elementName) == "cellXfs" { inCellXfs = false }
+    }
+}
+
 private final class WorksheetHandler: NSObject, XMLParserDelegate {
     private let sharedStrings: [String]
+    private let dateStyles: Set<Int>
     var rows: [MappingTableRow] = []
     var failure: (row: Int?, reason: String)?
 
@@ -250,12 +311,15 @@ private final class WorksheetHandler: NSObject, XMLParserDelegate {
     // Current cell.
     private var cellColumn = 0
     private var cellType: String?
+    private var cellStyle = 0
+    private var hasFormula = false
     private var value: String?
     private var inlineText: StringItemText?
     private var capturingValue = false
 
-    init(sharedStrings: [String]) {
+    init(sharedStrings: [String], dateStyles: Set<Int>) {
         self.sharedStrings = sharedStrings
+        self.dateStyles = dateStyles
     }
 
     private func fail(_ parser: XMLParser, _ reason: String) {
@@ -284,6 +348,8 @@ private final class WorksheetHandler: NSObject, XMLParserDelegate {
             }
         case "c" where inSheetData:
             cellType = attributes["t"]
+            cellStyle = attributes["s"].flatMap(Int.init) ?? 0
+            hasFormula = false
             value = nil
             inlineText = nil
             if let reference = attributes["r"] {
@@ -301,6 +367,8 @@ private final class WorksheetHandler: NSObject, XMLParserDelegate {
             capturingValue = true
         case "is" where stack.last == "c":
             inlineText = StringItemText()
+        case "f" where stack.last == "c":
+            hasFormula = true
         default:
             inlineText?.start(name, parent: stack.last, itemElement: "is")
         }
@@ -340,6 +408,11 @@ private final class WorksheetHandler: NSObject, XMLParserDelegate {
 
     private func finishCell(_ parser: XMLParser) {
         let cell: MappingCell?
+        if hasFormula && (value ?? "").isEmpty && inlineText == nil {
+            // Written by a program that does not compute formulas (a script): there is no value to read.
+            cells[cellColumn] = .unsupported("a formula without a saved value (open and save the sheet in Excel or LibreOffice, or paste the values)")
+            return
+        }
         switch cellType {
         case "s":
             guard let value, !value.isEmpty else { return }
@@ -352,7 +425,11 @@ private final class WorksheetHandler: NSObject, XMLParserDelegate {
         case "str":
             cell = value.map(MappingCell.text)
         case nil, "n":
-            cell = value.flatMap { $0.isEmpty ? nil : MappingCell.number($0) }
+            if dateStyles.contains(cellStyle), let value, !value.isEmpty {
+                cell = .unsupported("a cell formatted as a date or time (Excel turned what was typed into a date; format the column as Text and type the values again)")
+            } else {
+                cell = value.flatMap { $0.isEmpty ? nil : MappingCell.number($0) }
+            }
         case "b":
             cell = value.map { _ in .unsupported("a boolean cell") }
         case "e":

@@ -45,6 +45,11 @@ public struct PatientFolder: Sendable {
         self.signature = signature
     }
 
+    /// A path deeper than the system allows: its files cannot be opened, so the folder is refused as
+    /// a whole (rather than processed without them, or taken for empty).
+    static let tooLong = PipelineError(reason: "a path in the folder is longer than this system allows (PATH_MAX, \(PATH_MAX) bytes): "
+                                       + "its files cannot be read; move them to shallower folders")
+
     /// Names are listed as bytes (readdir) and carried in RawName's text form, so a name that is not
     /// UTF-8 still names its file; paths are in that form too (`folder.url.path + "/" + relativePath`).
     private static func walk(_ path: String, relative: String, output: String, keepNames: Bool,
@@ -54,6 +59,7 @@ public struct PatientFolder: Sendable {
         switch RawName.list(path) {
         case .success(let listed): names = listed.sorted()
         case .failure(let error):
+            if error.code.rawValue == ENAMETOOLONG { throw tooLong }
             // No path in the message: folder names below the inbox name the patient.
             throw PipelineError(reason: "cannot list a folder of the input: \(String(cString: strerror(error.code.rawValue)))")
         }
@@ -66,7 +72,9 @@ public struct PatientFolder: Sendable {
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "hidden or partial file"))
                 continue
             }
+            if full.utf8.count >= Int(PATH_MAX) { throw tooLong }
             guard let info = RawName.lstat(full) else {
+                if errno == ENAMETOOLONG { throw tooLong }
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }

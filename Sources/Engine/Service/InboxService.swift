@@ -52,6 +52,7 @@ public struct Server: Sendable {
         }
         // One service per inbox and per database, held until this returns (the kernel drops the locks
         // with the process, however it ends).
+        try c.checkWritable()
         let databaseFolder = (c.database as NSString).deletingLastPathComponent
         if !databaseFolder.isEmpty {
             try? FileManager.default.createDirectory(atPath: databaseFolder, withIntermediateDirectories: true,

@@ -189,6 +189,20 @@ public struct ServiceConfiguration: Sendable {
         if afterDelivery == .keep && device(done) != device(inbox) {
             throw refuse("done", "must be on the same filesystem as inbox (\(inbox.path)): inputs are moved, not copied")
         }
+        if device(quarantine) != device(inbox) {
+            throw refuse("quarantine", "must be on the same filesystem as inbox (\(inbox.path)): quarantined inputs are moved, not copied")
+        }
+
+    }
+
+    /// The service writes into every tree (the inbox too: its lock, and folders moved out of it);
+    /// checked at its start, not by the operator commands, which only read the database.
+    func checkWritable() throws(ConfigurationError) {
+        let trees: [(String, URL)] = [("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine),
+                                      ("done", done), ("mappings", mappings), ("qa", qa)]
+        for (key, url) in trees where access(url.path, W_OK | X_OK) != 0 {
+            throw ConfigurationError("\(key) = \(url.path): the service cannot write into it (\(String(cString: strerror(errno))))")
+        }
     }
 
     public var stagingRoot: URL { work.appendingPathComponent("staging") }
