@@ -219,6 +219,52 @@ def main():
     print(f"\nctdeid serve (--deface off): {len(names)} studies renamed into the inbox at once were delivered "
           f"{delivered - settle:.2f} s after the settle time ({settle:.0f} s); {files / (delivered - settle):.0f} files/s")
 
+    idle_rescan(binary, base)
+
+
+def idle_rescan(binary, base, folders=10000):
+    """The periodic rescan of an idle inbox (what finds studies written onto a share without inotify
+    events): `folders` study folders of 2 levels and 5 files each, settling for a day so that nothing
+    moves, rescanned every 2 s; the service logs each rescan's duration. Against `du -s` of the same
+    tree in the same run (a walk that stats every file), both on a warm cache."""
+    tree = os.path.join(base, "idle")
+    inbox = os.path.join(tree, "inbox")
+    for n in range(folders):
+        series = os.path.join(inbox, f"ACC{n:06d}", "study", "series")
+        os.makedirs(series)
+        for k in range(5):
+            with open(os.path.join(series, f"IM{k}.dcm"), "wb") as f:
+                f.write(b"x" * 512)
+    du = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(["du", "-s", inbox], stdout=subprocess.DEVNULL, check=True)
+        du.append(time.perf_counter() - start)
+    log_path = os.path.join(base, "idle.log")
+    log = open(log_path, "w")
+    daemon = subprocess.Popen([binary, "serve", "--inbox", inbox, "--outbox", os.path.join(tree, "outbox"),
+                               "--work", os.path.join(tree, "work"), "--quarantine", os.path.join(tree, "quarantine"),
+                               "--done", os.path.join(tree, "done"), "--mappings", os.path.join(tree, "mappings"),
+                               "--database", os.path.join(tree, "db.sqlite"), "--key-file", os.path.join(tree, "secret.key"),
+                               "--qa", os.path.join(tree, "qa"), "--settle-seconds", "86400", "--rescan-seconds", "2",
+                               "--log-level", "debug", "--deface", "off"], stdout=log, stderr=log)
+    durations = []
+    deadline = time.perf_counter() + 900
+    while len(durations) < 6 and time.perf_counter() < deadline and daemon.poll() is None:
+        time.sleep(1)
+        log.flush()
+        with open(log_path) as f:
+            durations = [int(line.split(" ms=")[1].split()[0]) for line in f
+                         if "inbox rescanned" in line and " ms=" in line and f"folders={folders}" in line]
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=60)
+    if len(durations) < 6:
+        sys.exit("bench: the idle inbox was not rescanned six times within 900 s; see " + log_path)
+    rescan = statistics.median(durations[1:]) / 1000
+    print(f"\nidle inbox of {folders} study folders ({folders * 5} files): a rescan takes {rescan * 1000:.0f} ms "
+          f"(median of {len(durations) - 1}); du -s of the same tree {statistics.median(du) * 1000:.0f} ms "
+          f"({rescan / statistics.median(du):.2f} x du); every 30 s by default")
+
 
 if __name__ == "__main__":
     main()

@@ -53,7 +53,9 @@ final class DeploymentTests: XCTestCase {
         let root = try temporaryDirectory()
         let backing = root.appendingPathComponent("share"), mount = root.appendingPathComponent("mount")
         try FileManager.default.createDirectory(at: backing.appendingPathComponent("inbox"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: backing.appendingPathComponent("done"), withIntermediateDirectories: true)
+        for tree in ["done", "quarantine"] {
+            try FileManager.default.createDirectory(at: backing.appendingPathComponent(tree), withIntermediateDirectories: true)
+        }
         try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
         // bindfs daemonizes; spawned and waited for with posix_spawn and waitpid (Foundation's
         // Process did not notice its exit while the daemon it forked lived on).
@@ -66,6 +68,7 @@ final class DeploymentTests: XCTestCase {
         try importMapping(tree, mapping)
         let daemon = try Daemon(tree, settle: 1, extra: ["--inbox", mount.appendingPathComponent("inbox").path,
                                                           "--done", mount.appendingPathComponent("done").path,
+                                                          "--quarantine", mount.appendingPathComponent("quarantine").path,
                                                           "--rescan-seconds", "3"])
         waitFor("READY") { daemon.output.contains("ready") }
         let started = Date()

@@ -133,7 +133,7 @@ final class ServiceTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: tree.done.appendingPathComponent(study.patient.inboxFolderName).path))
         }
         XCTAssertEqual(tree.sql("SELECT folder, count(*) FROM events e JOIN jobs j ON j.id = e.job_id WHERE e.state = 'delivered' GROUP BY folder").map { $0[1] }, ["1", "1"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tree.inbox.path), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tree.inbox.path), [".ctdeid-serve.lock"])
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: tree.staging.path)) ?? [], [])
         _ = source
         // Nothing planted in the log.
@@ -295,7 +295,8 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(deliveries.count, studies.count)
         XCTAssertTrue(deliveries.allSatisfy { $0[1] == "1" }, "\(deliveries)")
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: crashed.staging.path)) ?? [], [], "orphans in staging")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: crashed.inbox.path), [])
+        // Nothing left in the inbox but the service's own lock (hidden, ignored as every hidden name).
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: crashed.inbox.path), [".ctdeid-serve.lock"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: crashed.done.path).count, studies.count)
     }
 

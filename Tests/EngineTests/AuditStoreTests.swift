@@ -19,7 +19,7 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "DELETE FROM events") })
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "UPDATE events SET state = 'x'") })
         let migrations = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6"])
         // Reopening applies no migration twice and keeps the data.
         XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
     }

@@ -25,7 +25,9 @@ public enum SecretBinding {
                     + "\(delivered) deliver\(delivered == 1 ? "y" : "ies") made with (its fingerprint differs): every UID and date offset would change. "
                     + "Restore the key file that belongs to this database, or point \(option) at it")
             }
-            if recorded != fingerprint { try store.recordSecretFingerprint(fingerprint) }
+            // Another process holding the write lock (a backup) does not stop the start: the service
+            // waits for such a lock rather than exit, and the fingerprint is recorded at a later start.
+            if recorded != fingerprint { _ = try recordUnlessBusy(fingerprint, store) }
             return secret
         } catch let error as ConfigurationError {
             throw error
@@ -35,6 +37,17 @@ public enum SecretBinding {
             throw ConfigurationError(error.reason)
         } catch {
             throw ConfigurationError("\(error)")
+        }
+    }
+
+    /// Records the fingerprint; false (and nothing recorded) when the database is write-locked.
+    private static func recordUnlessBusy(_ fingerprint: String, _ store: AuditStore) throws(AuditError) -> Bool {
+        do {
+            try store.recordSecretFingerprint(fingerprint)
+            return true
+        } catch {
+            if error.isBusy { return false }
+            throw error
         }
     }
 

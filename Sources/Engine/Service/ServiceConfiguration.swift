@@ -195,13 +195,15 @@ public struct ServiceConfiguration: Sendable {
 
     }
 
-    /// The service writes into every tree (the inbox too: its lock, and folders moved out of it);
-    /// checked at its start, not by the operator commands, which only read the database.
-    func checkWritable() throws(ConfigurationError) {
+    /// The trees the service cannot write into (it writes into every one: the inbox too, its lock and
+    /// folders moved out of it), each with the reason. Reported at start as warnings, not refused:
+    /// permissions can be mended while the service runs, and the jobs that need the tree fail with
+    /// the cause until then and are retried.
+    func unwritableTrees() -> [String] {
         let trees: [(String, URL)] = [("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine),
                                       ("done", done), ("mappings", mappings), ("qa", qa)]
-        for (key, url) in trees where access(url.path, W_OK | X_OK) != 0 {
-            throw ConfigurationError("\(key) = \(url.path): the service cannot write into it (\(String(cString: strerror(errno))))")
+        return trees.compactMap { key, url in
+            access(url.path, W_OK | X_OK) == 0 ? nil : "\(key) = \(url.path): the service cannot write into it (\(String(cString: strerror(errno))))"
         }
     }
 
