@@ -50,9 +50,9 @@ public struct Server: Sendable {
         } catch {
             throw ConfigurationError(error.reason)
         }
+        for problem in c.unwritableTrees() { logger.warning("\(problem); the jobs that need it fail until it is mended") }
         // One service per inbox and per database, held until this returns (the kernel drops the locks
         // with the process, however it ends).
-        for problem in c.unwritableTrees() { logger.warning("\(problem); the jobs that need it fail until it is mended") }
         let databaseFolder = (c.database as NSString).deletingLastPathComponent
         if !databaseFolder.isEmpty {
             try? FileManager.default.createDirectory(atPath: databaseFolder, withIntermediateDirectories: true,

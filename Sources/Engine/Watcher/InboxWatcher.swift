@@ -301,8 +301,9 @@ public final class InboxWatcher {
         for child in listDirectory("") {
             guard !Self.isIgnoredName(child, isDirectory: true), let info = lstatInfo(inboxPath + "/" + child) else { continue }
             guard info.isDirectory else {
-                // A loose entry: the caller reports it (once); it is never a job.
-                if snapshots[child] != nil { snapshots[child] = nil }
+                // A loose entry: the caller reports it (once); it is never a job. Where a folder was,
+                // the folder is gone.
+                if snapshots.removeValue(forKey: child) != nil { changes.changed.insert(child) }
                 if !Self.isIgnoredName(child, isDirectory: false) { present.insert(child) }
                 continue
             }
