@@ -3,7 +3,7 @@ import Foundation
 /// The one rule every De-identification_ID meets, checked when a sheet is imported. An ID becomes
 /// the name of the patient's folder in the outbox, and outboxes are often SMB shares read from
 /// Windows and macOS, so the rule is that of a name every filesystem keeps as written:
-/// - 1 to 64 characters, each an ASCII letter, a digit, `-`, `_` or `.` (POSIX's portable file
+/// - 1 to 64 characters (`MappingSheet.maxLength`, as for accessions), each an ASCII letter, a digit, `-`, `_` or `.` (POSIX's portable file
 ///   name characters);
 /// - starting with a letter or a digit: no hidden name (`.x`; the product's own folders in the
 ///   outbox, such as `.ctdeid-staging`, all start with a dot), no name a shell takes for an option;
@@ -13,7 +13,6 @@ import Foundation
 ///   case both would be one folder, two patients merged. Checked within the sheet and against the IDs
 ///   already in the database.
 public enum DeidentificationIDRule {
-    public static let maxLength = 64
 
     /// Device names Windows reserves in every folder, whatever the extension.
     static let reservedNames: Set<String> = Set(["CON", "PRN", "AUX", "NUL"]
@@ -22,12 +21,7 @@ public enum DeidentificationIDRule {
     /// Why `id` breaks the rule, without quoting it (IDs are identifiers and stay out of logs); nil when it is good.
     public static func problem(with id: String) -> String? {
         let title = "De-identification_ID"
-        if id.isEmpty { return "\(title) is empty" }
-        if id.count > maxLength { return "\(title) is longer than \(maxLength) characters" }
-        if id.contains("/") || id.contains("\\") { return "\(title) contains a path separator (/ or \\)" }
-        if id.unicodeScalars.contains(where: { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }) {
-            return "\(title) contains a control or invisible formatting character"
-        }
+        if let problem = MappingSheet.basicProblem(with: id, title) { return problem }
         guard id.unicodeScalars.allSatisfy(isAllowed) else {
             return "\(title) contains a character other than the letters A-Z and a-z, the digits 0-9, '-', '_' and '.'"
         }

@@ -178,17 +178,22 @@ public struct MappingSheet: Sendable {
     /// IDs become folder names (`DeidentificationIDRule`); accessions name inbox folders and are
     /// looked up in headers, hence the character rules.
     private static func problem(with value: String, _ column: MappingColumn) -> String? {
-        if column == .deidentificationID { return DeidentificationIDRule.problem(with: value) }
-        if value.isEmpty { return "\(column.title) is empty" }
-        if value.count > maxLength { return "\(column.title) is longer than \(maxLength) characters" }
-        if value.contains("/") || value.contains("\\") { return "\(column.title) contains a path separator (/ or \\)" }
+        column == .deidentificationID ? DeidentificationIDRule.problem(with: value) : basicProblem(with: value, column.title)
+    }
+
+    /// The rules of both columns: not empty, at most `maxLength` characters, no path separator, no
+    /// control or invisible formatting character. `title` names the column in the message.
+    static func basicProblem(with value: String, _ title: String) -> String? {
+        if value.isEmpty { return "\(title) is empty" }
+        if value.count > maxLength { return "\(title) is longer than \(maxLength) characters" }
+        if value.contains("/") || value.contains("\\") { return "\(title) contains a path separator (/ or \\)" }
         let forbidden = value.unicodeScalars.contains { scalar in
             switch scalar.properties.generalCategory {
             case .control, .format, .lineSeparator, .paragraphSeparator: return true
             default: return false
             }
         }
-        if forbidden { return "\(column.title) contains a control or invisible formatting character" }
+        if forbidden { return "\(title) contains a control or invisible formatting character" }
         return nil
     }
 }
