@@ -59,18 +59,19 @@ public struct MappingSheet: Sendable {
         return try MappingSheet(table: table, sourceName: file)
     }
 
-    /// The whole file, and a check that it is the same file, unchanged, once read: identity, size,
-    /// modification and change times as fstat saw them before the first byte and as stat sees the
-    /// path after the last.
+    /// The whole file, and a check that it is the same file, unchanged, once read: its `FileStamp`
+    /// as fstat saw it before the first byte and as stat sees the path after the last.
     static func readWhole(_ url: URL, file: String) throws(MappingError) -> Data {
         func refuse(_ reason: String) -> MappingError { MappingError(file: file, row: nil, reason: reason) }
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw refuse("cannot read the file (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
-        var before = stat()
-        guard fstat(fd, &before) == 0, before.st_mode & S_IFMT == S_IFREG else { throw refuse("not a regular file") }
-        guard before.st_size <= maxBytes else { throw refuse("file is larger than \(maxBytes >> 20) MiB") }
-        var data = Data(count: Int(before.st_size) + 1)
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, let before = FileStamp(descriptor: fd) else {
+            throw refuse("not a regular file")
+        }
+        guard before.size <= maxBytes else { throw refuse("file is larger than \(maxBytes >> 20) MiB") }
+        var data = Data(count: Int(before.size) + 1)
         var length = 0
         let failed = data.withUnsafeMutableBytes { buffer -> Bool in
             while length < buffer.count {
@@ -83,11 +84,7 @@ public struct MappingSheet: Sendable {
             return false
         }
         if failed { throw refuse("cannot read the file (\(String(cString: strerror(errno))))") }
-        var after = stat()
-        let same = stat(url.path, &after) == 0 && after.st_dev == before.st_dev && after.st_ino == before.st_ino
-            && after.st_size == before.st_size && length == Int(before.st_size)
-            && after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec
-            && after.st_ctim.tv_sec == before.st_ctim.tv_sec && after.st_ctim.tv_nsec == before.st_ctim.tv_nsec
+        let same = length == Int(before.size) && FileStamp(path: url.path) == before
         guard same else {
             var error = refuse("the file changed while it was read (still being written?)")
             error.changedWhileRead = true
