@@ -84,6 +84,7 @@ public struct VolumeGeometry: Sendable, Equatable {
 ///   4. outer skull (0,5,10; 68,86,82) — `.bone`;
 ///   5. inner skull (0,5,10; 62,80,76) — `.softTissue` (below the skull base);
 ///   6. nasal cavity (0,-58,-6; 10,16,18) and maxillary sinuses (+/-24,-52,-12; 12,14,12) — `.air`;
+///      hard palate, a plate -29 < z <= -24, -66 <= y <= -20, |x| <= 20 inside the inner skull — `.bone`;
 ///   7. skull base plate, zBase(y) - 7 < z <= zBase(y), inside the inner skull — `.bone`,
 ///      with zBase(y) = 18 for y <= -45, -22 for y >= -5, -27 - y in between;
 ///   8. brain: inside the inner skull and z > zBase(y) — `.brain`;
@@ -287,6 +288,9 @@ public struct HeadPhantom: Sendable {
             for sx in stride(from: -24.0, through: 24.0, by: 48.0) {
                 if let s = H.ellipsoid(sx, -52, -12, 12, 14, 12, y, z) { body(s.0, s.1, .air) }
             }
+            // The hard palate: the floor of the nose, level when the head is upright (the defacer
+            // measures a head's nod on it).
+            if let s = inner, z > -29, z <= -24, y >= -66, y <= -20 { body(max(s.0, -20), min(s.1, 20), .bone) }
             // 7. skull base
             let zb = H.zBase(y)
             if let s = inner, z > zb - 7, z <= zb { body(s.0, s.1, .bone) }

@@ -28,8 +28,9 @@ public struct DefaceOptions: Sendable {
 ///    after gaps narrower than 7 mm are closed. That space grown by 2.5 mm in 3-D, plus the bone, is
 ///    protected: the mask never enters it, and bone is never changed.
 /// 2. Landmarks from the image: the eye globes (fluid-density blobs near the front), which give the
-///    face's anterior axis; the brow 36 mm above them / floor of the anterior cranial fossa (superior
-///    limit); the lowest bone of the facial skeleton (inferior limit).
+///    face's anterior axis, nodded as the hard palate says (`HeadPitch`); the brow 36 mm above them /
+///    floor of the anterior cranial fossa (superior limit); the lowest bone of the facial skeleton
+///    (inferior limit). Depths and heights are measured in the head's frame.
 /// 3. Scans along the patient's anterior direction (not the row order; within each slice, so sheared
 ///    with gantry tilt, and for an evenly spaced tilted stack also level across slices) remove, from
 ///    the skin inwards, everything up to the first bone or protected voxel (60 mm at most) that lies
@@ -269,7 +270,7 @@ public enum Defacer {
             let corners = [rays.start(k, 0), rays.start(k, rays.count - 1),
                            rays.start(k, 0) + rays.stepVector * Double(rays.length - 1),
                            rays.start(k, rays.count - 1) + rays.stepVector * Double(rays.length - 1)]
-            if corners.map(\.z).min()! >= limits.zInferior + FaceLimits.shave {
+            if corners.map({ limits.height($0) }).min()! >= limits.zInferior + FaceLimits.shave {
                 below = [Int](repeating: -1, count: rays.count)
                 continue
             }
@@ -306,7 +307,7 @@ public enum Defacer {
                     let (i, j) = rays.pixel(u, s)
                     let h = hu.base[v.index(i, j, k)]
                     let p = p0 + rays.stepVector * Double(s)
-                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && p.z < limits.zInferior + FaceLimits.shave
+                    if h > airFloor && h < boneHU && !a.protected.get(i, j, k) && limits.height(p) < limits.zInferior + FaceLimits.shave
                         && limits.behindEyes(p) < FaceLimits.lowerDepth {
                         marks.set(i, j, k)
                     }
@@ -323,7 +324,7 @@ public enum Defacer {
                         _ limits: FaceLimits, _ marks: BitVolume) {
         let maxRun = Int(25 / rays.step), reentry = Int(30 / rays.step), boneReach = Int(25 / rays.step)
         // The auricle spans from about the nose's base to above the eyes.
-        guard let eyes = limits.globes.map(\.centre.z).min() else { return }
+        guard let eyes = limits.globes.map({ limits.height($0.centre) }).min() else { return }
         let earLevels = max(eyes - 45, limits.zJaw)...(eyes + 30)
         for u in 0..<rays.count {
             var t0 = -1
@@ -358,7 +359,7 @@ public enum Defacer {
                 let p = p0 + rays.stepVector * Double(s)
                 let behind = limits.behindEyes(p)
                 if h > airFloor && h < boneHU && behind >= FaceLimits.upperDepth && behind <= FaceLimits.upperDepth + 80
-                    && earLevels.contains(p.z) && !a.protected.get(i, j, k) {
+                    && earLevels.contains(limits.height(p)) && !a.protected.get(i, j, k) {
                     marks.set(i, j, k)
                 }
             }

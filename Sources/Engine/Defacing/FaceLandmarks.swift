@@ -7,10 +7,11 @@ struct Globe: Sendable {
 }
 
 /// Where the face is, found from the image: the eye globes (and from them the face's own
-/// anterior-posterior axis), the posterior limit behind the eyes, the superior limit (the brow, 36 mm
-/// above the eyes, or the floor of the anterior cranial fossa if higher: below the forehead), the
-/// inferior limit (just below the lowest bone of the facial skeleton) and the height below which the
-/// jaw starts.
+/// anterior-posterior axis, nodded as the hard palate says: `HeadPitch`), the posterior limit behind
+/// the eyes, the superior limit (the brow, 36 mm above the eyes, or the floor of the anterior cranial
+/// fossa if higher: below the forehead), the inferior limit (just below the lowest bone of the facial
+/// skeleton) and the height below which the jaw starts. Heights are the head's own (`height`): the
+/// patient's z when the head is upright.
 struct FaceLimits: Sendable {
     /// Landmark distances (mm).
     static let foreheadBand = 15.0       // half-width of the midline band used for profiles
@@ -40,12 +41,33 @@ struct FaceLimits: Sendable {
 
     var globes: [Globe] = []
     var eyeMid = SIMD3<Double>(0, 0, 0)
-    /// Horizontal unit vector towards the back of the face.
+    /// Unit vector towards the back of the face (horizontal unless the head is nodded).
     var posterior = SIMD3<Double>(0, 1, 0)
+    /// The head's nod, degrees, positive chin down, and the head's up axis nodded with it.
+    var pitch = 0.0
+    var up = SIMD3<Double>(0, 0, 1)
     var zSuperior = Double.infinity
     var zInferior = -Double.infinity
     /// Below this height the cranial cavity has ended: the jaw, where the face reaches further back.
     var zJaw = Double.infinity
+
+    /// Height in the head's frame: z for an upright head (exactly, so that an upright head's limits
+    /// are what they always were), else measured along the head's up axis from the eyes' centres.
+    @inline(__always) func height(_ p: SIMD3<Double>) -> Double {
+        if pitch == 0 { return p.z }
+        let d = p - eyeMid
+        return eyeMid.z + d.x * up.x + d.y * up.y + d.z * up.z
+    }
+
+    /// Nods the face's axes by `degrees` (positive chin down) about the line across the eyes.
+    mutating func nod(_ degrees: Double) {
+        guard degrees != 0 else { return }
+        let a = degrees * .pi / 180
+        let back = posterior, upright = SIMD3<Double>(0, 0, 1)
+        pitch = degrees
+        posterior = back * cos(a) + upright * sin(a)
+        up = upright * cos(a) - back * sin(a)
+    }
 
     /// Distance behind the eyes along the face's own axis.
     @inline(__always) func behindEyes(_ p: SIMD3<Double>) -> Double {
@@ -75,7 +97,7 @@ struct FaceLimits: Sendable {
     func mayReach(_ v: Volume, slice k: Int, grownBy grow: Double) -> Bool {
         var low = Double.infinity, high = -Double.infinity
         for (i, j) in [(0, 0), (v.columns - 1, 0), (0, v.rows - 1), (v.columns - 1, v.rows - 1)] {
-            let z = v.position(i, j, k).z
+            let z = height(v.position(i, j, k))
             low = min(low, z - 1)
             high = max(high, z + 1)
         }
@@ -100,17 +122,17 @@ struct FaceLimits: Sendable {
     /// Inside the face limits, less a quarter millimetre: the landmarks are found to a fraction of a
     /// voxel, and a voxel on the boundary is better left than wrongly removed.
     @inline(__always) func inFace(_ p: SIMD3<Double>) -> Bool {
-        let depth = p.z < zJaw ? Self.lowerDepth : Self.upperDepth
-        return p.z < zSuperior - Self.shave && p.z >= zInferior + Self.shave && behindEyes(p) < depth - Self.shave
+        let h = height(p)
+        let depth = h < zJaw ? Self.lowerDepth : Self.upperDepth
+        return h < zSuperior - Self.shave && h >= zInferior + Self.shave && behindEyes(p) < depth - Self.shave
     }
 }
 
 /// Results of the first scan of a slice.
 struct SliceProfile: Sendable {
     var bandRays = 0
-    var foreheadHits = 0
-    var foreheadZ = 0.0
-    var foreheadLowest = Double.infinity
+    /// Where brain was met right behind the skin, one point per ray that met it.
+    var forehead: [SIMD3<Double>] = []
     var boneHits: [SIMD3<Double>] = []
     var midRay = -1
 }
@@ -150,10 +172,7 @@ extension FaceLimits {
                             for t in t0..<end {
                                 let (i, j) = rays.pixel(u, t)
                                 if a.enclosed.get(i, j, k) {
-                                    profile.foreheadHits += 1
-                                    let z = (p0 + rays.stepVector * Double(t)).z
-                                    profile.foreheadZ += z
-                                    profile.foreheadLowest = min(profile.foreheadLowest, z)
+                                    profile.forehead.append(p0 + rays.stepVector * Double(t))
                                     break
                                 }
                             }
@@ -198,13 +217,17 @@ extension FaceLimits {
                 // A head turned by more than 35 degrees is not what the eyes say: keep -y as anterior.
                 if back.y >= cos(35 * Double.pi / 180) { limits.posterior = back }
             }
+            if let pitch = HeadPitch.measure(v, eyeMid: limits.eyeMid, posterior: limits.posterior) {
+                limits.nod(pitch)
+            }
         } else if let g = limits.globes.first {
             limits.eyeMid = g.centre
         }
 
         // The jaw zone, where the face reaches further back: from a little below the eyes (the base of
         // the nose); without eyes, below the lowest point of the cranial cavity.
-        if let eyes = limits.globes.map(\.centre.z).min() {
+        let eyeHeights = limits.globes.map { limits.height($0.centre) }
+        if let eyes = eyeHeights.min() {
             limits.zJaw = eyes - jawBelowEyes
         } else if let bottom = cranialCavityBottom(v, a, order) {
             limits.zJaw = bottom
@@ -212,22 +235,22 @@ extension FaceLimits {
 
         // Superior limit: the lowest slice (with the one above) above the eyes where brain lies right
         // behind the skin of the midline is the forehead; the face ends a little below its floor.
-        let eyeLevel = limits.globes.map(\.centre.z).max() ?? -Double.infinity
+        let eyeLevel = eyeHeights.max() ?? -Double.infinity
         let forehead = order.map { k -> Bool in
             let p = profiles[k]
-            return p.bandRays >= 3 && Double(p.foreheadHits) >= 0.5 * Double(p.bandRays)
-                && p.foreheadZ / Double(p.foreheadHits) > eyeLevel
+            return p.bandRays >= 3 && Double(p.forehead.count) >= 0.5 * Double(p.bandRays)
+                && p.forehead.map { limits.height($0) }.reduce(0, +) / Double(p.forehead.count) > eyeLevel
         }
         if let n = forehead.indices.first(where: { forehead[$0] && ($0 + 1 == forehead.count || forehead[$0 + 1]) }) {
             let k = order[n]
-            let z = profiles[k].foreheadLowest
+            let z = profiles[k].forehead.map { limits.height($0) }.min()!
             let gap = verticalStep(v, below: n > 0 ? order[n - 1] : nil, k)
             limits.zSuperior = z - gap / 2 - browMargin
         }
         // The brow and the lower forehead: the face reaches `browAboveEyes` above the eyes' centres,
         // and at least to the forehead's floor.
         if !limits.globes.isEmpty {
-            let brow = limits.eyeMid.z + browAboveEyes
+            let brow = limits.height(limits.eyeMid) + browAboveEyes
             limits.zSuperior = limits.zSuperior.isFinite ? max(limits.zSuperior, brow) : brow
         }
 
@@ -244,7 +267,7 @@ extension FaceLimits {
         if let (z, k) = facialBone, let n = order.firstIndex(of: k), n > 0 {
             limits.zInferior = z - verticalStep(v, below: order[n - 1], k) / 2 - mandibleMargin
         }
-        if let eyes = limits.globes.map(\.centre.z).min() {
+        if let eyes = eyeHeights.min() {
             limits.zInferior = max(limits.zInferior, eyes - chinBelowEyes)
         }
         return limits
@@ -289,7 +312,7 @@ extension FaceLimits {
         return cavityBottom - verticalStep(v, below: n > 0 ? order[n - 1] : nil, cavitySlice) / 2
     }
 
-    /// Lowest point (z and slice) of the facial skeleton (the chin's bone, the mandible's lowest
+    /// Lowest point (height and slice) of the facial skeleton (the chin's bone, the mandible's lowest
     /// point): the 3-D components of the bone less than `facialBoneBehind` + 20 mm behind the jaw's
     /// posterior limit that have bone in the jaw zone's top `jawSeedDepth` close behind the face
     /// (the maxilla and the mandible). Connected only through that band: behind it the mandible
@@ -312,11 +335,13 @@ extension FaceLimits {
                 for r in runs.range(row: j) where !seeds.contains(roots[offsets[k] + r]) {
                     let s = Int(runs.starts[r]), e = Int(runs.ends[r]) - 1
                     let p0 = v.position(s, j, k), p1 = v.position(e, j, k)
-                    if min(p0.z, p1.z) >= seedTop || max(p0.z, p1.z) < seedBottom
+                    let h0 = limits.height(p0), h1 = limits.height(p1)
+                    if min(h0, h1) >= seedTop || max(h0, h1) < seedBottom
                         || min(limits.behindEyes(p0), limits.behindEyes(p1)) >= front { continue }
                     for i in s...e {
                         let p = v.position(i, j, k)
-                        if p.z < seedTop && p.z >= seedBottom && limits.behindEyes(p) < front { seeds.insert(roots[offsets[k] + r]); break }
+                        let h = limits.height(p)
+                        if h < seedTop && h >= seedBottom && limits.behindEyes(p) < front { seeds.insert(roots[offsets[k] + r]); break }
                     }
                 }
             }
@@ -327,7 +352,7 @@ extension FaceLimits {
             let runs = band[k]
             for j in 0..<v.rows {
                 for r in runs.range(row: j) where seeds.contains(roots[offsets[k] + r]) {
-                    let z = min(v.position(Int(runs.starts[r]), j, k).z, v.position(Int(runs.ends[r]) - 1, j, k).z)
+                    let z = min(limits.height(v.position(Int(runs.starts[r]), j, k)), limits.height(v.position(Int(runs.ends[r]) - 1, j, k)))
                     if z < lowest { lowest = z; slice = k }
                 }
             }
