@@ -232,7 +232,7 @@ final class BurnedInTextEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(score.delivered), 0.99 * Double(truth.count), "\(score)")
         XCTAssertLessThanOrEqual(score.changedOutside, 0.01, "\(score)")
         // A floor under the recall measured when this test was written (see the README); raise it as the detector improves.
-        XCTAssertGreaterThanOrEqual(score.recall, 0.95, "\(score)")
+        XCTAssertGreaterThanOrEqual(score.recall, 0.99, "\(score)")
 
         // What a person would try: OCR the value lines in the output. Tesseract's command line,
         // on each line cropped, stretched to its own range and enlarged, both ways round (about 20 s). It reads
@@ -373,6 +373,7 @@ struct ValueLines {
 /// ground truth; its first line stands beside the key. So a value's box is taken from its key's top
 /// to its own bottom: the lines above the last are text, and masking them is not a change "outside".
 /// The score as the boxes are written is kept too (`changedOutsideAsWritten`), for comparison.
+/// With BOXDEBUG=1 in the environment, each box not masked is listed with the ink pixels left.
 struct BoxScore: CustomStringConvertible {
     var images = 0, delivered = 0, boxes = 0, visible = 0, masked = 0
     var outside = 0, outsideTotal = 0
@@ -419,6 +420,7 @@ struct BoxScore: CustomStringConvertible {
                     for y in y0...y1 { for x in x0...x1 { hi = max(hi, a[y * columns + x]); lo = min(lo, a[y * columns + x]) } }
                     guard Double(hi - lo) >= 0.3 * span else { continue }
                     var ink = 0, covered = 0
+                    var missed: [(Int, Int)] = []
                     for y in y0...y1 {
                         for x in x0...x1 where Double(a[y * columns + x]) >= Double(hi) - 0.1 * Double(hi - lo) {
                             var darker = false
@@ -428,12 +430,14 @@ struct BoxScore: CustomStringConvertible {
                             } }
                             guard darker else { continue }
                             ink += 1
-                            if a[y * columns + x] != b[y * columns + x] { covered += 1 }
+                            if a[y * columns + x] != b[y * columns + x] { covered += 1 } else { missed.append((x, y)) }
                         }
                     }
                     guard ink > 0 else { continue }
                     score.visible += 1
-                    if Double(covered) >= 0.99 * Double(ink) { score.masked += 1 }
+                    if Double(covered) >= 0.99 * Double(ink) { score.masked += 1 } else if ProcessInfo.processInfo.environment["BOXDEBUG"] != nil {
+                        print("MISSED \(name) \(part) box \([x0, y0, x1, y1]) of \(columns)x\(rows): ink \(ink) covered \(covered) missed at \(missed.prefix(12)) values \(missed.prefix(12).map { a[$0.1 * columns + $0.0] }) hi \(hi) lo \(lo)")
+                    }
                 }
             }
             for p in a.indices where !near[p] {

@@ -95,15 +95,37 @@ public struct TextMask: Sendable {
             }
         }
         var rectangles: [PixelBox] = []
-        for (candidate, _, blocked) in lines {
+        for (i, (candidate, _, blocked)) in lines.enumerated() {
             // A stacked line's height is measured on its ink, not estimated from its strokes: the
             // anti-aliased edge is all that is left to cover.
             let grown = candidate.components == 0 ? 2 + candidate.characterHeight / 5 : margin(candidate)
             let before = grown + (blocked.before ? candidate.characterHeight : 0)
             let after = grown + (blocked.after ? candidate.characterHeight : 0)
-            rectangles.append(candidate.vertical
+            var box = candidate.vertical
                 ? candidate.box.grown(left: grown, top: before, right: grown, bottom: after, within: frame.width, frame.height)
-                : candidate.box.grown(left: before, top: grown, right: after, bottom: grown, within: frame.width, frame.height))
+                : candidate.box.grown(left: before, top: grown, right: after, bottom: grown, within: frame.width, frame.height)
+            // The last line of a block whose next line would start before the frame's edge (less
+            // room than the block's line pitch, from the line next to it): that line is cut by the
+            // edge, only the tops of its letters are in the image, too little for the screen. The
+            // mask goes on to the edge.
+            let a = candidate.box, h = candidate.characterHeight
+            let neighbours = followedLines.indices.filter { j in
+                j != i && block[j] == block[i] && followedLines[j].row.vertical == candidate.vertical
+            }.map { followedLines[$0].row.box }
+            if candidate.vertical {
+                let overlapping = neighbours.filter { $0.y0 < a.y1 && a.y0 < $0.y1 }
+                if let right = overlapping.filter({ $0.x0 >= a.x1 && $0.x0 - a.x1 <= 2 * h }).min(by: { $0.x0 < $1.x0 }),
+                   a.x0 < right.x0 - a.x0 { box.x0 = 0 }
+                if let left = overlapping.filter({ $0.x1 <= a.x0 && a.x0 - $0.x1 <= 2 * h }).max(by: { $0.x1 < $1.x1 }),
+                   frame.width - a.x1 < a.x1 - left.x1 { box.x1 = frame.width }
+            } else {
+                let overlapping = neighbours.filter { $0.x0 < a.x1 && a.x0 < $0.x1 }
+                if let below = overlapping.filter({ $0.y0 >= a.y1 && $0.y0 - a.y1 <= 2 * h }).min(by: { $0.y0 < $1.y0 }),
+                   a.y0 < below.y0 - a.y0 { box.y0 = 0 }
+                if let above = overlapping.filter({ $0.y1 <= a.y0 && a.y0 - $0.y1 <= 2 * h }).max(by: { $0.y1 < $1.y1 }),
+                   frame.height - a.y1 < a.y1 - above.y1 { box.y1 = frame.height }
+            }
+            rectangles.append(box)
         }
         // Between two overlapping rows of a block, over both their spans: a line between them may be
         // invisible where it crosses tissue of its own brightness and readable where it leaves it.
@@ -112,10 +134,14 @@ public struct TextMask: Sendable {
                 let a = lines[i].row, b = lines[j].row
                 guard a.vertical == b.vertical else { continue }
                 let h = max(a.characterHeight, b.characterHeight)
+                // As wide as the rows' own rectangles (the smaller margin of the two): a line hidden
+                // between them need not start where theirs do.
+                let side = min(margin(a), margin(b))
                 if !a.vertical, a.box.y1 <= b.box.y0, b.box.y0 - a.box.y1 <= 3 * h {
                     let x0 = min(a.box.x0, b.box.x0), x1 = max(a.box.x1, b.box.x1)
                     if min(a.box.x1, b.box.x1) > max(a.box.x0, b.box.x0) {
-                        rectangles.append(PixelBox(x0: x0, y0: a.box.y1, x1: x1, y1: b.box.y0))
+                        rectangles.append(PixelBox(x0: x0, y0: a.box.y1, x1: x1, y1: b.box.y0)
+                            .grown(left: side, top: 0, right: side, bottom: 0, within: frame.width, frame.height))
                     }
                 } else if !a.vertical, a.box.x1 <= b.box.x0, b.box.x0 - a.box.x1 <= 2 * h, continues(a, b),
                           a.characterHeight == b.characterHeight,
@@ -125,7 +151,8 @@ public struct TextMask: Sendable {
                 } else if a.vertical, a.box.x1 <= b.box.x0, b.box.x0 - a.box.x1 <= 3 * h {
                     let y0 = min(a.box.y0, b.box.y0), y1 = max(a.box.y1, b.box.y1)
                     if min(a.box.y1, b.box.y1) > max(a.box.y0, b.box.y0) {
-                        rectangles.append(PixelBox(x0: a.box.x1, y0: y0, x1: b.box.x0, y1: y1))
+                        rectangles.append(PixelBox(x0: a.box.x1, y0: y0, x1: b.box.x0, y1: y1)
+                            .grown(left: 0, top: side, right: 0, bottom: side, within: frame.width, frame.height))
                     }
                 }
             }
