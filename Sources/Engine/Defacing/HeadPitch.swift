@@ -11,15 +11,17 @@ import Foundation
 /// series that holds the lower face, and it is easy to see: a plate of bone with the nasal cavity
 /// above and the tongue below. Beside the midline (the vomer stands on it in the midline), in
 /// columns along the head's up axis, the top of the first such plate below the eyes is taken; the
-/// angle that lines most of those tops up within 2.5 mm is refined by least squares, once in the
-/// patient's frame and once in the frame it gives.
+/// angle that lines up the longest unbroken stretch of those tops within 2.5 mm (the palate is one
+/// plate; the floor of the sphenoid sinus behind it is another) is refined by least squares, once in the
+/// patient's frame (or one nodded 20 degrees, for a strongly nodded head) and once in the frame it
+/// gives.
 ///
 /// The result is in whole degrees, positive when the chin is down: the measure is good to about a
 /// degree (the palate's own angle varies between people by a few), and an upright head is taken as
 /// exactly upright. Nil when no palate is found (a series that ends above the nose, or a head with
 /// nothing plate-like there) or when it says more than `limit`: the face is then found as upright.
 enum HeadPitch {
-    static let limit = 30.0                 // degrees
+    static let limit = 40.0                 // degrees
     static let boneHU = Double(DefacingParameters.boneHU)
     static let below = 10.0 ... 75.0        // mm below the eyes' centres searched
     static let along = -35.0 ... 50.0       // mm behind them
@@ -36,13 +38,23 @@ enum HeadPitch {
     static func measure(_ v: Volume, eyeMid: SIMD3<Double>, posterior: SIMD3<Double>) -> Double? {
         let up = SIMD3<Double>(0, 0, 1)
         let across = SIMD3(posterior.y, -posterior.x, 0)
-        guard let first = angle(v, eyeMid, across, back: posterior, up: up) else { return nil }
-        let a = first * .pi / 180
-        let back2 = posterior * cos(a) + up * sin(a), up2 = up * cos(a) - posterior * sin(a)
-        guard let second = angle(v, eyeMid, across, back: back2, up: up2) else { return nil }
-        let pitch = first + second
-        guard abs(pitch) <= limit else { return nil }
-        return pitch.rounded()
+        func frame(_ degrees: Double) -> (back: SIMD3<Double>, up: SIMD3<Double>) {
+            let a = degrees * .pi / 180
+            return (posterior * cos(a) + up * sin(a), up * cos(a) - posterior * sin(a))
+        }
+        // The search window hangs from the eyes in the patient's frame; a head nodded 20 degrees or
+        // more carries its palate out of it (chin down, the palate's back rises to the eyes' level),
+        // so a window nodded 20 degrees each way is tried when the upright one finds no palate.
+        for start in [0.0, 20, -20] {
+            let f = frame(start)
+            guard let first = angle(v, eyeMid, across, back: f.back, up: f.up) else { continue }
+            let g = frame(start + first)
+            guard let second = angle(v, eyeMid, across, back: g.back, up: g.up) else { return nil }
+            let pitch = start + first + second
+            guard abs(pitch) <= limit else { return nil }
+            return pitch.rounded()
+        }
+        return nil
     }
 
     /// The palate's angle in the frame (back, up), degrees, positive when it rises towards the back
