@@ -63,20 +63,21 @@ enum HeadPitch {
                       back: SIMD3<Double>, up: SIMD3<Double>) -> Double? {
         let sampler = HUSampler(v)
         let step = 0.5
+        // Heights from the top of the window down (and `clearBelow` under it, to see below a plate).
+        let hs = Array(stride(from: -below.lowerBound, through: -below.upperBound - clearBelow, by: -step))
         var tops: [SIMD2<Double>] = []
         for t in stride(from: along.lowerBound, through: along.upperBound, by: 1.0) {
             for s in beside {
                 let base = eyeMid + across * s + back * t
-                // Heights from the top of the window down; nil where the series has no voxel.
-                let hs = Array(stride(from: -below.lowerBound, through: -below.upperBound - clearBelow, by: -step))
+                // Nil where the series has no voxel.
                 let values = hs.map { sampler.value(at: base + up * $0) }
                 if let top = plateTop(values, hs, step: step) { tops.append(SIMD2(t, top)) }
             }
         }
         guard tops.count >= fewest else { return nil }
-        // The angle that lines most tops up: for each candidate, the band of h - t tan a, 2 x
-        // `tolerance` wide, that holds the longest unbroken stretch of tops along the head (the
-        // palate is one plate; a band that joins it to another plate further back has a gap).
+        // The angle (in half degrees, -40 to 40) whose band of h - t tan a, 2 x `tolerance` wide,
+        // holds the longest unbroken stretch of tops along the head (the palate is one plate; a band
+        // that joins it to another plate further back has a gap); the smaller angle on a tie.
         var best: (count: Int, angle: Double, members: [SIMD2<Double>]) = (0, 0, [])
         for tenth in stride(from: -400, through: 400, by: 5) {
             let a = Double(tenth) / 10, slope = tan(a * .pi / 180)
