@@ -24,6 +24,25 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
     }
 
+    /// A database that a newer ctdeid migrated (a schema this version does not know) is refused with
+    /// the reason, and left as it was: neither migrated nor written.
+    func testADatabaseWrittenByANewerVersionIsRefusedAndLeftAlone() throws {
+        let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
+        let job = try AuditStore(path: path).createJob(source: "/in/4401203", folder: "4401203", options: "", edition: "2024b",
+                                                       toolVersion: "t", owner: .serve)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')") }
+        let before = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        XCTAssertThrowsError(try AuditStore(path: path)) { error in
+            let reason = (error as? AuditError)?.reason ?? "\(error)"
+            XCTAssertTrue(reason.contains("written by a newer ctdeid") && reason.contains("v99"), reason)
+            XCTAssertTrue(reason.contains(path), reason)
+        }
+        let after = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        XCTAssertEqual(after, before)
+        XCTAssertEqual(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM jobs WHERE id = ?", arguments: [job]) }, 1)
+    }
+
     /// `ctdeid run` commits a job's start without a flush; every other commit must still be flushed
     /// afterwards (also after a failed one), and what was committed is there for the next reader.
     func testACommitWithoutFlushLeavesEveryOtherCommitFlushed() throws {

@@ -115,6 +115,15 @@ public final class AuditStore: Sendable {
                 try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
             }
             queue = try DatabaseQueue(path: path, configuration: config)
+            // A database migrated by a newer ctdeid holds migrations this one does not know: its
+            // tables may mean something this version would misread or break. Refused, untouched.
+            let unknown = try queue.read { db in
+                try Self.migrator.hasBeenSuperseded(db)
+                    ? try Self.migrator.appliedIdentifiers(db).subtracting(Self.migrator.migrations).sorted() : []
+            }
+            if !unknown.isEmpty {
+                throw AuditError(reason: "the database \(path) was written by a newer ctdeid (schema \(unknown.joined(separator: ", ")), which this version does not know): run that version or a later one, or restore the database from before it")
+            }
             try Self.migrator.migrate(queue)
             for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
             identity = FileStamp(path: path)
