@@ -365,9 +365,14 @@ extension String {
 }
 
 extension DicomFile {
+    /// How many times `pixels16` was called in this process: the pixel stage promises one decoding
+    /// per file, and a test holds it to that.
+    static let pixelDecodings = Atomic<Int>(0)
+
     /// Stored pixel values of every frame (16-bit words), decoded when compressed.
     public func pixels16() throws(DicomError) -> [UInt16] {
         guard detachedPixels == nil else { throw DicomError(reason: "the pixel data was left in the input file") }
+        Self.pixelDecodings.add(1, ordering: .relaxed)
         if JPEG2000Codec.transferSyntaxes.contains(transferSyntax) { return try jpeg2000Pixels() }
         var buffer: UnsafeMutablePointer<UInt16>?
         var count = 0

@@ -38,13 +38,14 @@ public struct FaceReview: Sendable {
             guard let file = try? DicomFile(path: path, lazyThreshold: 4096) else { continue }
             headers[index] = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
         }
-        let defacing = SeriesDefacing(options: options, workers: workers)
+        let plan = PixelPlan(defacing: SeriesDefacing(options: options, workers: workers), headers: headers, paths: paths,
+                             judgesUndefaced: false)
         var records: [SeriesRecord] = []
-        var edits: [Int: (SliceEdit?, SliceHeader)] = [:]
         let qa = output.appendingPathComponent("qa")
-        for (number, files) in SeriesDefacing.groupBySeries(headers).enumerated() {
-            var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
-            switch defacing.process(series: files, headers: headers, paths: paths) {
+        var written = 0, withheld = 0
+        _ = try plan.run(judged: { number, files, verdict in
+            var record = SeriesRecord(index: number, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
+            switch verdict {
             case .metadataOnly(let reason):
                 record.verdict = "not defaced"
                 record.reason = reason
@@ -54,37 +55,38 @@ public struct FaceReview: Sendable {
             case .faceKept(let reason), .faceNotRemoved(let reason):  // MR and PET: not judged here
                 record.verdict = "not defaced"
                 record.reason = reason
-            case .defaced(let removed, let sliceEdits, let png, let profile):
+            case .defaced(let removed, _, let png, let profile, _):
                 record.verdict = "defaced"
                 record.voxelsRemoved = removed
-                for file in files { edits[file] = (sliceEdits[file], headers[file]!) }
                 for (picture, suffix) in [(png, ""), (profile, "-profile")] {
                     guard let picture else { continue }
                     try FileManager.default.createDirectory(at: qa, withIntermediateDirectories: true)
-                    let url = qa.appendingPathComponent("series-\(number + 1)\(suffix).png")
+                    let url = qa.appendingPathComponent("series-\(number)\(suffix).png")
                     try picture.write(to: url)
                     if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
                 }
             }
             records.append(record)
-        }
-        var written = 0, withheld = 0
-        for (index, planned) in folder.files.enumerated() {
-            guard let (edit, header) = edits[index] else { continue }
-            var file = try DicomFile(path: paths[index], lazyThreshold: 64 * 1024)
-            let pixels = FilePixels.process(&file, input: nil, path: paths[index], face: .deface(edit, header), text: burnedIn)
-            if let reason = pixels.quarantine {
-                if case .cannotDeface = reason { throw DicomError(reason: "\(planned.relativePath): \(reason)") }
-                withheld += 1
-                continue
+        }, write: { files, face in
+            // Only the files of defaced series are written.
+            for index in files {
+                guard case .deface? = face(index) else { continue }
+                var file = try DicomFile(path: paths[index], lazyThreshold: 64 * 1024)
+                let pixels = FilePixels.process(&file, input: nil, path: paths[index], face: face(index), text: burnedIn)
+                if let reason = pixels.quarantine {
+                    if case .cannotDeface = reason { throw DicomError(reason: "\(folder.files[index].relativePath): \(reason)") }
+                    withheld += 1
+                    continue
+                }
+                file.dataset.put(.recognizableVisualFeatures, "NO", vr: "CS")
+                if !pixels.masked.isEmpty { file.dataset.put(.burnedInAnnotation, "NO", vr: "CS") }
+                let target = output.appendingPathComponent(folder.files[index].relativePath)
+                try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try file.save(to: target.path)
+                written += 1
             }
-            file.dataset.put(.recognizableVisualFeatures, "NO", vr: "CS")
-            if !pixels.masked.isEmpty { file.dataset.put(.burnedInAnnotation, "NO", vr: "CS") }
-            let target = output.appendingPathComponent(planned.relativePath)
-            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try file.save(to: target.path)
-            written += 1
-        }
+            return true
+        })
         return Outcome(series: records, filesWritten: written, filesSkipped: folder.files.count - written - withheld,
                        filesWithheld: withheld)
     }

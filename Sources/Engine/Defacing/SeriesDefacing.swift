@@ -87,8 +87,9 @@ public enum SeriesVerdict: Sendable {
     /// An MR or PET series of the head, held: every file quarantined `face-not-removed`.
     case faceNotRemoved(String)
     /// Defaced: per file (index into the job's files) the voxels to replace in its frames; the
-    /// frontal and the profile skin renderings before | after, as PNG.
-    case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?, profile: Data?)
+    /// frontal and the profile skin renderings before | after, as PNG; the stored values of the files
+    /// the toolkit decoded (nil when every file was read in place).
+    case defaced(removed: Int, slices: [Int: SliceEdit], png: Data?, profile: Data?, decoded: DecodedSeries?)
     /// A head series that cannot be made safe: every file of it is quarantined with this reason.
     case quarantine(String)
 }
@@ -214,6 +215,9 @@ public struct SeriesDefacing: Sendable {
         // (no staging copy, no lock, no fill that is overwritten anyway).
         let rows = first.rows, columns = first.columns, plane = rows * columns
         let failure = Mutex<String?>(nil)
+        // Files the toolkit decoded (compressed, or not readable in place): their stored values are
+        // kept in the volume for the pixel stage, which would otherwise decode them again.
+        let decodedByToolkit = Mutex<Set<Int>>([])
         let next = Atomic<Int>(0)
         let voxels = [Int16](unsafeUninitializedCapacity: plane * ordered.count) { buffer, initialized in
             let volumeBase = SharedPointer(base: buffer.baseAddress!)
@@ -236,6 +240,7 @@ public struct SeriesDefacing: Sendable {
                         guard stored.count >= plane * header.frames else {
                             throw DicomError(reason: "pixel data shorter than its \(header.frames) frame(s)")
                         }
+                        decodedByToolkit.withLock { _ = $0.insert(index) }
                         stored.withUnsafeBufferPointer { all in
                             for (frame, k) in targets {
                                 Self.decode(all.baseAddress! + frame * plane, into: volumeBase.base + k * plane, count: plane, header: header)
@@ -300,7 +305,12 @@ public struct SeriesDefacing: Sendable {
             }
         }
         let png = pictures.withLock { $0 }
-        return .defaced(removed: removed, slices: edits.withLock { $0 }, png: png[0], profile: png[1])
+        let toolkitFiles = decodedByToolkit.withLock { $0 }
+        let decoded = toolkitFiles.isEmpty ? nil
+            : DecodedSeries(volume: defaced, placements: slicesOfFile.filter { toolkitFiles.contains($0.key) }
+                                .mapValues { $0.map { DecodedSeries.Placement(frame: $0.frame, slice: $0.slice) } },
+                            headers: headers.filter { toolkitFiles.contains($0.key) })
+        return .defaced(removed: removed, slices: edits.withLock { $0 }, png: png[0], profile: png[1], decoded: decoded)
     }
 
     /// One edit per file; a multi-frame file's pixel indices run on through its frames.

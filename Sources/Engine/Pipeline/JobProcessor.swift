@@ -155,9 +155,18 @@ public struct JobProcessor: Sendable {
         try? FileManager.default.removeItem(at: staging)
 
         // With defacing on, a first pass reads the headers so head CT series can be found and
-        // defaced as volumes before any file is written.
-        var facePlan = FacePlan()
+        // defaced as volumes; each series' files are written while its volume is held, then the rest.
         let deidentifier = self.deidentifier
+        var written = [FileWork?](repeating: nil, count: folder.files.count)
+        func write(_ files: [Int], face: @Sendable (Int) -> FaceInstructions?) -> Bool {
+            let works = parallelMap(files.count, progress: progress, shouldStop: shouldStop) { position in
+                FileWork.run(folder.files[files[position]], folder: folder, stagedStudy: stagedStudy, patient: patient,
+                             deidentifier: deidentifier, face: face(files[position]))
+            }
+            guard let works else { return false }
+            for (index, work) in zip(files, works) { written[index] = work }
+            return true
+        }
         if let defacing {
             let inspections = parallelMap(folder.files.count, shouldStop: shouldStop) { index in
                 FileWork.inspect(folder.files[index], folder: folder, deidentifier: deidentifier)
@@ -171,18 +180,26 @@ public struct JobProcessor: Sendable {
                                               patients: Set(inspections.compactMap(\.patient)).count, id: id) {
                 return .finished(held)
             }
-            facePlan = try self.facePlan(job: job, folder: folder, inspections: inspections, defacing: defacing)
+            var headers: [Int: SliceHeader] = [:]
+            for (index, inspection) in inspections.enumerated() {
+                if let header = inspection.header, header.isCT || header.isUndefacedModality { headers[index] = header }
+            }
+            let plan = PixelPlan(defacing: defacing, headers: headers, paths: folder.files.map { folder.url.path + "/" + $0.relativePath },
+                                 judgesUndefaced: true)
+            let finished = try plan.run(judged: { (number, files, verdict) throws(AuditError) -> Void in
+                try recordSeries(number, files: files, verdict, job: job)
+            }, write: { (files, face) throws(AuditError) -> Bool in write(files, face: face) })
+            guard finished else {
+                try? FileManager.default.removeItem(at: staging)
+                return .interrupted
+            }
         }
-
-        let plan = facePlan
-        let works = parallelMap(folder.files.count, progress: progress, shouldStop: shouldStop) { index in
-            FileWork.run(folder.files[index], folder: folder, stagedStudy: stagedStudy, patient: patient,
-                         deidentifier: deidentifier, face: plan.instructions(for: index))
-        }
-        guard let works else {
+        // Every file outside a judged series (all of them with defacing off).
+        guard write(written.indices.filter { written[$0] == nil }, face: { _ in nil }) else {
             try? FileManager.default.removeItem(at: staging)
             return .interrupted
         }
+        let works = written.map { $0! }
         let records = numberedSeries(works, job: job)
         // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
         if changedSinceListing(folder) {
@@ -318,61 +335,35 @@ public struct JobProcessor: Sendable {
         (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
     }
 
-    /// Groups the job's CT files by series and defaces each head series, holds MR and PET series of
-    /// the head (or delivers them with their face, by the site's choice); records every series.
-    func facePlan(job: Int64, folder: PatientFolder, inspections: [FileInspection], defacing: SeriesDefacing) throws(AuditError) -> FacePlan {
-        var plan = FacePlan()
-        var headers: [Int: SliceHeader] = [:]
-        for (index, inspection) in inspections.enumerated() {
-            if let header = inspection.header, header.isCT || header.isUndefacedModality { headers[index] = header }
-        }
-        let paths = folder.files.map { folder.url.path + "/" + $0.relativePath }
-        // CT series, each assembled and judged by its pixels; then MR and PET series, by their headers.
-        let ct = SeriesDefacing.groupBySeries(headers)
-        // Numbered by their first file, as `numberedSeries` numbers the burned-in text of each series.
-        let series = (ct.map { ($0, true) } + SeriesDefacing.groupBySeries(headers, including: \.isUndefacedModality).map { ($0, false) })
-            .sorted { $0.0[0] < $1.0[0] }
-        for (number, (files, isCT)) in series.enumerated() {
-            let verdict = isCT ? defacing.process(series: files, headers: headers, paths: paths)
-                : defacing.judgeUndefaced(series: files, headers: headers)
-            var record = SeriesRecord(index: number + 1, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
-            switch verdict {
-            case .metadataOnly(let reason):
-                record.verdict = "metadata-only"
-                record.reason = reason
-            case .faceKept(let reason):
-                record.verdict = "face-kept"
-                record.reason = reason
-                for file in files { plan.faceKept.insert(file) }
-            case .faceNotRemoved(let reason):
-                record.verdict = "quarantined"
-                record.reason = reason
-                for file in files { plan.quarantine[file] = .faceNotRemoved(reason) }
-            case .quarantine(let reason):
-                record.verdict = "quarantined"
-                record.reason = reason
-                for file in files { plan.quarantine[file] = .cannotDeface(reason) }
-            case .defaced(let removed, let edits, let png, let profile):
-                record.verdict = "defaced"
-                record.voxelsRemoved = removed
-                for file in files { plan.defaced.insert(file) }
-                plan.edits.merge(edits) { a, _ in a }
-                plan.headers.merge(headers.filter { files.contains($0.key) }) { a, _ in a }
-                for (picture, suffix) in [(png, ""), (profile, "-profile")] {
-                    guard let picture else { continue }
-                    let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number + 1)\(suffix).png")
-                    do {
-                        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                        try picture.write(to: url)
-                        if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
-                    } catch {
-                        record.reason = "QA image not written: \(InputDisposal.reason(error))"
-                    }
+    /// Records a judged series (and writes its QA renderings when defaced).
+    func recordSeries(_ number: Int, files: [Int], _ verdict: SeriesVerdict, job: Int64) throws(AuditError) {
+        var record = SeriesRecord(index: number, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
+        switch verdict {
+        case .metadataOnly(let reason):
+            record.verdict = "metadata-only"
+            record.reason = reason
+        case .faceKept(let reason):
+            record.verdict = "face-kept"
+            record.reason = reason
+        case .faceNotRemoved(let reason), .quarantine(let reason):
+            record.verdict = "quarantined"
+            record.reason = reason
+        case .defaced(let removed, _, let png, let profile, _):
+            record.verdict = "defaced"
+            record.voxelsRemoved = removed
+            for (picture, suffix) in [(png, ""), (profile, "-profile")] {
+                guard let picture else { continue }
+                let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number)\(suffix).png")
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try picture.write(to: url)
+                    if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
+                } catch {
+                    record.reason = "QA image not written: \(InputDisposal.reason(error))"
                 }
             }
-            try store.recordSeries(job: job, record)
         }
-        return plan
+        try store.recordSeries(job: job, record)
     }
 
     /// Flushes staging, records the files and the destination, then moves the study into the

@@ -1,246 +1,43 @@
-import Foundation
+/// The pixel work of a job, series by series. Each head series is judged as a volume (defaced, held,
+/// or left to its metadata), then its files are handed on to be edited and written while the series'
+/// decoded pixels are still in memory: a file the toolkit decoded for the volume is not decoded again
+/// (`DecodedSeries`), and one series' volume at a time is held. Face edits and text masks then meet in
+/// `FilePixels`, which decodes and writes each file's pixels once.
+///
+/// A defaced file is read three times, and its pixels decoded once: its header (to find its series),
+/// its pixels (decoded for the volume) and the whole file (hashed, de-identified and written from the
+/// bytes read). A compressed file whose pixels change has its header read once more by the toolkit,
+/// which encodes the new pixel data.
+struct PixelPlan {
+    let defacing: SeriesDefacing
+    /// The header of every image file that may be delivered, by file index.
+    let headers: [Int: SliceHeader]
+    /// File i's path.
+    let paths: [String]
+    /// Also judge MR and PET series (held, or delivered with their face); `ctdeid deface` leaves them.
+    let judgesUndefaced: Bool
 
-// The pixel work of a job is decided before any file is written: per file, the face edit of its
-// series (FacePlan, from the series' volume) and the burned-in text policy for every image. Each
-// file's pixels are then decoded, edited and written once, by `FilePixels`.
-
-/// Per file: quarantined because its head series cannot be defaced (or is not, being MR or PET),
-/// defaced (with its edit), or delivered with its face by the site's choice (`UndefacedHeads.deliver`).
-struct FacePlan: Sendable {
-    var quarantine: [Int: QuarantineReason] = [:]
-    var defaced: Set<Int> = []
-    var faceKept: Set<Int> = []
-    var edits: [Int: SliceEdit] = [:]
-    var headers: [Int: SliceHeader] = [:]
-
-    func instructions(for index: Int) -> FaceInstructions? {
-        if let reason = quarantine[index] { return .quarantine(reason) }
-        if defaced.contains(index), let header = headers[index] { return .deface(edits[index], header) }
-        if faceKept.contains(index) { return .keepFace }
-        return nil
-    }
-}
-
-enum FaceInstructions: Sendable {
-    case quarantine(QuarantineReason)
-    /// Part of a defaced series; the edit is nil for slices with no face voxels.
-    case deface(SliceEdit?, SliceHeader)
-    /// Part of a head series delivered with its face (MR or PET, by the site's choice).
-    case keepFace
-}
-
-/// What the pixel stage did to one file.
-struct PixelResult: Sendable {
-    /// The file belongs to a defaced series (declared even where its own slice had no face voxels).
-    var defaced = false
-    /// The file belongs to a head series delivered with its face (RecognizableVisualFeatures=YES).
-    var faceKept = false
-    /// The text regions masked, per frame.
-    var masked: [TextRegion] = []
-    /// Not to be delivered.
-    var quarantine: QuarantineReason?
-    /// The first masked frame as delivered, with its masks outlined, for the QA folder.
-    var preview: TextPreview?
-}
-
-/// OCR evidence kept across the masking rounds of one frame: a row whose pixels no mask touched
-/// reads the same again.
-final class CachedReading {
-    private var evidence: [TextCandidate: TextEvidence] = [:]
-
-    func read(_ candidates: [TextCandidate], _ frame: Frame) throws(PixelError) -> [TextEvidence] {
-        let missing = candidates.filter { evidence[$0] == nil }
-        if !missing.isEmpty {
-            let read = try TextReader.withReader { $0.read(missing, in: frame) }
-            for (candidate, found) in zip(missing, read) { evidence[candidate] = found }
-        }
-        return candidates.map { evidence[$0]! }
+    /// CT series (and MR and PET series when judged), each a sorted list of file indices, numbered
+    /// 1, 2, ... in this order (by their first file), as the QA pictures of burned-in text number them.
+    var series: [(files: [Int], isCT: Bool)] {
+        let ct = SeriesDefacing.groupBySeries(headers).map { (files: $0, isCT: true) }
+        let undefaced = judgesUndefaced
+            ? SeriesDefacing.groupBySeries(headers, including: \.isUndefacedModality).map { (files: $0, isCT: false) } : []
+        return (ct + undefaced).sorted { $0.files[0] < $1.files[0] }
     }
 
-    /// Forgets what was read where the frame changed (the reader's crop reaches a margin beyond the row).
-    func changed(_ rectangles: [PixelBox]) {
-        evidence = evidence.filter { candidate, _ in
-            let reach = candidate.box.grown(by: max(2, candidate.characterHeight / 2) + 1, within: Int.max, Int.max)
-            return !rectangles.contains { $0.x0 < reach.x1 && reach.x0 < $0.x1 && $0.y0 < reach.y1 && reach.y0 < $0.y1 }
+    /// Each series in turn: judged, `judged` is told its number and verdict, then its files go to
+    /// `write` with their face instructions. Stops with false when `write` does (interrupted).
+    func run<Failure: Error>(judged: (_ number: Int, _ files: [Int], _ verdict: SeriesVerdict) throws(Failure) -> Void,
+                             write: (_ files: [Int], _ face: @Sendable (Int) -> FaceInstructions?) throws(Failure) -> Bool)
+        throws(Failure) -> Bool {
+        for (number, (files, isCT)) in series.enumerated() {
+            let verdict = isCT ? defacing.process(series: files, headers: headers, paths: paths)
+                : defacing.judgeUndefaced(series: files, headers: headers)
+            try judged(number + 1, files, verdict)
+            let headers = self.headers
+            guard try write(files, { FaceInstructions(verdict, file: $0, headers: headers) }) else { return false }
         }
-    }
-}
-
-/// One file's pixels: decoded once (from the bytes read, when they are uncompressed), the face
-/// edit applied, every frame screened for burned-in text and masked, the masked frames screened
-/// again, and the result written back once.
-enum FilePixels {
-    static let maskingRounds = 3
-
-    /// `masking` sets a mask's rectangles to the background; a test can make it fail to see the residual check act.
-    static func process(_ file: inout DicomFile, input: InputFile?, path: String, face: FaceInstructions?,
-                        text: BurnedInPolicy,
-                        masking: (TextMask, inout Frame, Int32) -> Void = { $0.apply(to: &$1, value: $2) }) -> PixelResult {
-        var result = PixelResult()
-        var edit: SliceEdit?
-        var sliceHeader: SliceHeader?
-        switch face {
-        case .quarantine(let reason)?:
-            result.quarantine = reason
-            return result
-        case .keepFace?:
-            result.faceKept = true
-        case .deface(let faceEdit, let header)?:
-            result.defaced = true
-            edit = faceEdit
-            sliceHeader = header
-        case nil:
-            break
-        }
-        let screen = text != .off
-        guard edit != nil || screen else { return result }
-
-        let dataset = file.dataset
-        let rows = Int(dataset.uint16(.rows) ?? 0), columns = Int(dataset.uint16(.columns) ?? 0)
-        let frames = max(1, Int(dataset.string(.numberOfFrames) ?? "1") ?? 1)
-        let bits = Int(dataset.uint16(.bitsAllocated) ?? 0)
-        let samples = Int(dataset.uint16(.samplesPerPixel) ?? 1)
-        let signed = dataset.uint16(Tag(0x0028, 0x0103)) == 1
-        let plane = rows * columns
-        func failed(_ why: String) -> PixelResult {
-            var failure = result
-            failure.quarantine = edit != nil ? .cannotDeface("the defaced pixels cannot be written: \(why)")
-                : .burnedInTextUnchecked(why)
-            return failure
-        }
-        guard plane > 0, samples == 1, bits == 8 || bits == 16 else {
-            return failed("pixel data of \(samples) sample(s) of \(bits) bits cannot be screened for text")
-        }
-
-        // Decoded once: straight from the bytes read when they are native, else by DCMTK. A file
-        // without a face edit is screened frame by frame from the bytes read (the common case: no
-        // copy of its pixels but the frame at hand, and only a masked frame is written back).
-        let fromInput = file.detachedPixels != nil && input?.hasNativePixels == true
-        // A face edit of native 16-bit pixels goes straight into the bytes read (the input keeps its
-        // value as read for its digest): nothing is decoded or converted back, and the text screen
-        // then reads the edited frames from there like any other.
-        var editedInPlace = false
-        if fromInput, bits == 16, let edit, let sliceHeader {
-            editedInPlace = input!.editNativePixels { edit.apply(toLittleEndian: $0, header: sliceHeader) } != nil
-        }
-        let direct = fromInput && (edit == nil || editedInPlace)
-        var values: [UInt16] = []
-        if direct {
-            // Nothing decoded up front.
-        } else if fromInput {
-            values = input!.withNativePixels { bytes in
-                let count = min(plane * frames, bytes.count / (bits / 8))
-                return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    if bits == 16 {
-                        for i in 0..<count { buffer[i] = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8 }
-                    } else {
-                        for i in 0..<count { buffer[i] = UInt16(bytes[i]) }
-                    }
-                    initialized = count
-                }
-            } ?? []
-        } else {
-            guard bits == 16 else { return failed("compressed 8-bit pixel data cannot be decoded for the text check") }
-            do {
-                if file.detachedPixels != nil { file = try DicomFile(path: path, lazyThreshold: 64 * 1024) }
-                values = try file.pixels16()
-            } catch {
-                return failed(error.reason)
-            }
-        }
-        let available = direct ? (input!.withNativePixels { $0.count / (bits / 8) } ?? 0) : values.count
-        guard available >= plane else { return failed("pixel data shorter than one frame") }
-        var changed = false
-        if !editedInPlace, let edit, let sliceHeader {
-            edit.apply(to: &values, header: sliceHeader)
-            changed = true
-        }
-
-        if screen {
-            let padding = dataset.uint16(Tag(0x0028, 0x0120)).map { signed ? Int32(Int16(bitPattern: $0)) : Int32($0) }
-            let frameSigned = signed && bits == 16
-            let frameBytes = plane * bits / 8
-            for index in 0..<min(frames, available / plane) {
-                let base = index * plane
-                var frame = direct
-                    ? input!.withNativePixels {
-                        Frame(width: columns, height: rows, bytes: UnsafeRawBufferPointer(rebasing: $0[(index * frameBytes)..<((index + 1) * frameBytes)]),
-                              bits: bits, signed: frameSigned, padding: padding)
-                    }!
-                    : values.withUnsafeBufferPointer {
-                        Frame(width: columns, height: rows, stored: UnsafeBufferPointer(rebasing: $0[base..<(base + plane)]),
-                              signed: frameSigned, padding: padding)
-                    }
-                guard let range = frame.range else { continue }
-                // Masked in rounds: what a round's mask leaves at its edges (a line continued under
-                // tissue, a larger outline) is found next to what it masked. Then the masked frame is
-                // checked again with the original's thresholds: what is still text must not go out.
-                var masked: [TextRegion] = []
-                var covered: [PixelBox] = []
-                var rows: [TextCandidate] = []
-                let reading = CachedReading()
-                do {
-                    for _ in 0..<Self.maskingRounds {
-                        let mask = try TextMask.find(in: frame, index: index, range: range, near: rows, read: reading.read)
-                        if mask.isEmpty { break }
-                        if text == .quarantine {
-                            result.quarantine = .burnedInText("text found in the pixels of frame \(index + 1) (\(mask.regions.count) region(s))")
-                            return result
-                        }
-                        masking(mask, &frame, padding ?? range.lo)
-                        reading.changed(mask.rectangles)
-                        covered += mask.rectangles
-                        masked += mask.regions
-                        rows += mask.rows
-                    }
-                    if masked.isEmpty { continue }
-                    if try !TextMask.find(in: frame, index: index, range: range, read: reading.read).isEmpty {
-                        result.quarantine = .burnedInTextResidual
-                        return result
-                    }
-                } catch {
-                    return failed(error.reason)
-                }
-                if direct {
-                    _ = input!.editNativePixels {
-                        frame.store(into: UnsafeMutableRawBufferPointer(rebasing: $0[(index * frameBytes)..<((index + 1) * frameBytes)]), bits: bits)
-                    }
-                } else {
-                    values.withUnsafeMutableBufferPointer { frame.store(into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + plane)])) }
-                }
-                result.masked += masked
-                if result.preview == nil { result.preview = TextPreview(masked: frame, range: range, rectangles: covered) }
-                changed = true
-            }
-        }
-        // The bytes read were edited in place, frame by frame.
-        if direct { return result }
-        guard changed else { return result }
-
-        if fromInput {
-            _ = input!.editNativePixels { bytes in
-                let count = min(values.count, bytes.count / (bits / 8))
-                if bits == 16 {
-                    for i in 0..<count {
-                        bytes[2 * i] = UInt8(truncatingIfNeeded: values[i])
-                        bytes[2 * i + 1] = UInt8(truncatingIfNeeded: values[i] >> 8)
-                    }
-                } else {
-                    for i in 0..<count { bytes[i] = UInt8(truncatingIfNeeded: values[i]) }
-                }
-            }
-            return result
-        }
-        do {
-            let originalSyntax = file.transferSyntax
-            if try !file.replacePixels16(values), let method = SafetyPolicy.lossyTransferSyntaxes[originalSyntax] {
-                // Written uncompressed now, but the pixels went through lossy compression once.
-                file.dataset.put(Tag(0x0028, 0x2110), "01", vr: "CS")
-                if file.dataset.string(Tag(0x0028, 0x2114)) == nil { file.dataset.put(Tag(0x0028, 0x2114), method, vr: "CS") }
-            }
-        } catch {
-            return failed(error.reason)
-        }
-        return result
+        return true
     }
 }
