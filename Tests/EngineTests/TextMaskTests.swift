@@ -190,6 +190,60 @@ final class TextMaskTests: XCTestCase {
         XCTAssertEqual(masked[band * width + 2], 255, "the band's far end is not text")
     }
 
+    /// A key whose middle word is drawn over a saturated band (a CT table under it): only the tops
+    /// of that word's letters stand above the band. The parts of the line on either side
+    /// run into the band facing each other, and the mask goes across it.
+    func testAWordOfALineDrawnOverASaturatedBandIsMaskedWithTheRest() throws {
+        let (width, height) = (256, 256)
+        var values = tissue(width: width, height: height)
+        let line = TextPlacement("Institution Name: Nielsen Hospital", x: 20, y: 120, height: 9)
+        let box = BurnedInText.boxes(of: line).box
+        let start = box.x0 + BitmapFont.width(of: "Institution ", height: 9)
+        let end = box.x0 + BitmapFont.width(of: "Institution Name: ", height: 9)
+        // The band: across the middle word, under all but the top three rows of its letters.
+        for y in (box.y0 + 3)...(box.y1 + 3) {
+            for x in (start - 3)..<(end + 3) { values[y * width + x] = 255 }
+        }
+        let before = values
+        _ = BurnedInText.draw([line], into: &values, rows: height, columns: width, signed: false)
+        let frame = Frame(width: width, height: height, values: values.map { Int32($0) })
+        let mask = try TextMask.find(in: frame, index: 0)
+        var inked = 0, missed = 0
+        for y in box.y0...box.y1 {
+            for x in start..<end where values[y * width + x] != before[y * width + x] {
+                inked += 1
+                if !mask.rectangles.contains(where: { x >= $0.x0 && x < $0.x1 && y >= $0.y0 && y < $0.y1 }) { missed += 1 }
+            }
+        }
+        XCTAssertGreaterThan(inked, 5, "the tops of the hidden word show")
+        XCTAssertEqual(missed, 0, "\(missed) of the \(inked) pixels the hidden word shows are outside the mask \(mask.rectangles)")
+        XCTAssertEqual(uncovered(values, before, width: width, rows: 0..<height, by: mask).missed, 0)
+    }
+
+    /// A key drawn white over a white (saturated) region just above its block: it shows only where
+    /// its first letters leave the region for darker tissue. The block's first line has that region
+    /// where the line above it would be, and the mask goes a line higher.
+    func testAKeyDrawnWhiteOverWhiteAboveItsBlockIsMasked() throws {
+        let (width, height) = (256, 256)
+        var values = tissue(width: width, height: height)
+        let pitch = 9 + BurnedInText.lineGap(height: 9)
+        let key = TextPlacement("Institution Name:", x: 40, y: 100, height: 9)
+        let block = TextPlacement("Study Date: 1999 Sep 23\nPatient ID: 3209648408\nName: SEXTON CARMEN", x: 40, y: 100 + pitch, height: 9)
+        let first = BurnedInText.boxes(of: key).box
+        // The white region: above the block, from the key's second letter to past the block's end.
+        for y in 0..<(first.y1 + 2) {
+            for x in (first.x0 + 5)..<width { values[y * width + x] = 255 }
+        }
+        let before = values
+        _ = BurnedInText.draw([key, block], into: &values, rows: height, columns: width, signed: false)
+        let frame = Frame(width: width, height: height, values: values.map { Int32($0) })
+        let mask = try TextMask.find(in: frame, index: 0)
+        let shown = uncovered(values, before, width: width, rows: first.y0..<(first.y1 + 1), by: mask)
+        XCTAssertGreaterThan(shown.inked, 5, "the key's first letters show")
+        XCTAssertEqual(shown.missed, 0, "\(shown.missed) of the \(shown.inked) pixels the key shows are outside the mask \(mask.rectangles)")
+        XCTAssertEqual(uncovered(values, before, width: width, rows: 0..<height, by: mask).missed, 0)
+    }
+
     /// The edge of a bone in a head CT: a thin bright band crossing its box at a slant, one
     /// component as long as a word. It holds no letter's stem, so OCR is not asked about it (a
     /// reading costs about 10 ms, and such bands are in every slice); words whose letters ran into

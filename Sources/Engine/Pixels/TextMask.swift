@@ -120,10 +120,17 @@ public struct TextMask: Sendable {
                    frame.width - a.x1 < a.x1 - left.x1 { box.x1 = frame.width }
             } else {
                 let overlapping = neighbours.filter { $0.x0 < a.x1 && a.x0 < $0.x1 }
-                if let below = overlapping.filter({ $0.y0 >= a.y1 && $0.y0 - a.y1 <= 2 * h }).min(by: { $0.y0 < $1.y0 }),
-                   a.y0 < below.y0 - a.y0 { box.y0 = 0 }
-                if let above = overlapping.filter({ $0.y1 <= a.y0 && a.y0 - $0.y1 <= 2 * h }).max(by: { $0.y1 < $1.y1 }),
-                   frame.height - a.y1 < a.y1 - above.y1 { box.y1 = frame.height }
+                let below = overlapping.filter({ $0.y0 >= a.y1 && $0.y0 - a.y1 <= 2 * h }).min(by: { $0.y0 < $1.y0 })
+                let above = overlapping.filter({ $0.y1 <= a.y0 && a.y0 - $0.y1 <= 2 * h }).max(by: { $0.y1 < $1.y1 })
+                if let below, a.y0 < below.y0 - a.y0 { box.y0 = 0 }
+                if let above, frame.height - a.y1 < a.y1 - above.y1 { box.y1 = frame.height }
+                // The first line of a block with a band of saturated brightness above it, where the
+                // line before it would be: a line there is hidden where it crosses the band and
+                // readable where it leaves it.
+                if let below, above == nil {
+                    let band = PixelBox(x0: a.x0, y0: max(0, a.y0 - (below.y0 - a.y0)), x1: a.x1, y1: a.y0)
+                    if hidesALine(band, like: candidate, in: frame, range: lineRange) { box.y0 = min(box.y0, band.y0) }
+                }
             }
             rectangles.append(box)
         }
@@ -148,6 +155,15 @@ public struct TextMask: Sendable {
                           2 * (min(a.box.y1, b.box.y1) - max(a.box.y0, b.box.y0)) >= min(a.box.height, b.box.height) {
                     // Words of one line: the space between them (a letter at a word's end may be too faint to be found).
                     rectangles.append(PixelBox(x0: a.box.x1, y0: min(a.box.y0, b.box.y0), x1: b.box.x0, y1: max(a.box.y1, b.box.y1)))
+                } else if !a.vertical, a.box.x1 <= b.box.x0, lines[i].blocked.after, lines[j].blocked.before,
+                          b.box.x0 - a.box.x1 <= max(a.box.width, b.box.width), continuesInSize(a, b),
+                          2 * (min(a.box.y1, b.box.y1) - max(a.box.y0, b.box.y0)) >= min(a.box.height, b.box.height) {
+                    // Two parts of one line that each ran into something of the text's brightness
+                    // facing the other (a band across the line): the words between them are hidden
+                    // where they cross it and readable where they leave it.
+                    let g = max(margin(a), margin(b))
+                    rectangles.append(PixelBox(x0: a.box.x1, y0: min(a.box.y0, b.box.y0), x1: b.box.x0, y1: max(a.box.y1, b.box.y1))
+                        .grown(left: 0, top: g, right: 0, bottom: g, within: frame.width, frame.height))
                 } else if a.vertical, a.box.x1 <= b.box.x0, b.box.x0 - a.box.x1 <= 3 * h {
                     let y0 = min(a.box.y0, b.box.y0), y1 = max(a.box.y1, b.box.y1)
                     if min(a.box.y1, b.box.y1) > max(a.box.y0, b.box.y0) {
@@ -215,6 +231,25 @@ public struct TextMask: Sendable {
         let followed = row.vertical ? PixelBox(x0: row.box.x0, y0: x0, x1: row.box.x1, y1: x1)
             : PixelBox(x0: x0, y0: row.box.y0, x1: x1, y1: row.box.y1)
         return FollowedRow(box: followed, blockedBefore: blockedBefore, blockedAfter: blockedAfter)
+    }
+
+    /// Whether the row's ink is saturated (at the top of the frame's range) and so are half of the
+    /// band's pixels: a line of text drawn there would be hidden in them. Bright text only: a dark
+    /// row is as often the space inside bright lettering, and the band beside it the air around the
+    /// block; and text merely as bright as tissue is followed by the stacked-line walk instead.
+    static func hidesALine(_ band: PixelBox, like row: TextCandidate, in frame: Frame, range: (lo: Int32, hi: Int32)) -> Bool {
+        guard row.polarity == .bright, band.x0 < band.x1, band.y0 < band.y1 else { return false }
+        let saturated = Int64(range.hi) - Int64((Double(range.hi - range.lo) * TextScreen.saturatedContrast).rounded())
+        var peak = Int64.min
+        for y in row.box.y0..<row.box.y1 {
+            for x in row.box.x0..<row.box.x1 { peak = max(peak, Int64(frame[y * frame.width + x])) }
+        }
+        guard peak >= saturated else { return false }
+        var hidden = 0
+        for y in band.y0..<band.y1 {
+            for x in band.x0..<band.x1 where Int64(frame[y * frame.width + x]) >= saturated { hidden += 1 }
+        }
+        return 2 * hidden >= band.width * band.height
     }
 
     /// Which block each row belongs to: rows joined when one continues the other, and so on (a
@@ -353,13 +388,16 @@ public struct TextMask: Sendable {
     /// from the text went from 0.56% to 0.64%.
     static func margin(_ candidate: TextCandidate) -> Int { max(2, (candidate.characterHeight + 2) / 3) + 2 }
 
+    /// Rows of one block are written in one size (within half again).
+    static func continuesInSize(_ a: TextCandidate, _ b: TextCandidate) -> Bool {
+        let (short, tall) = (min(a.characterHeight, b.characterHeight), max(a.characterHeight, b.characterHeight))
+        return 2 * tall <= 3 * short + 2
+    }
+
     /// A row that continues a text row: beside it on the same line, or the next line of the block.
     static func continues(_ a: TextCandidate, _ b: TextCandidate) -> Bool {
-        guard a.vertical == b.vertical else { return false }
-        // Rows of one block are written in one size.
-        let (short, tall) = (min(a.characterHeight, b.characterHeight), max(a.characterHeight, b.characterHeight))
-        guard 2 * tall <= 3 * short + 2 else { return false }
-        let h = tall
+        guard a.vertical == b.vertical, continuesInSize(a, b) else { return false }
+        let h = max(a.characterHeight, b.characterHeight)
         let (gx, gy) = a.box.gaps(to: b.box)
         let (along, across) = a.vertical && b.vertical ? (gy, gx) : (gx, gy)
         return along <= 2 * h && across <= 3 * h / 2
