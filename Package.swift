@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// Optimised in debug builds too: the end-to-end tests run the debug binary on real head series,
+// where unoptimised Swift defaces about 20 times slower.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "ctdeid",
     platforms: [.macOS(.v13)],
@@ -36,38 +40,62 @@ let package = Package(
         .systemLibrary(name: "CTesseract", path: "Sources/CTesseract"),
         // OpenJPEG's C API (JPEG 2000 frames, which DCMTK does not decode), Debian's libopenjp2-7-dev.
         .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
-        .target(
-            name: "Engine",
-            dependencies: [
-                "CDCMTK", "CSHA256", "CTesseract", "COpenJPEG",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            // Optimised in debug builds too: the end-to-end tests run the debug binary on real head
-            // series, where unoptimised Swift defaces about 20 times slower.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
-        ),
+        // syncfs(2) and sync_file_range(2), which Swift's Glibc module does not export.
+        .target(name: "CPlatform", path: "Sources/CPlatform"),
+        // The layers of the engine, each a module that depends only on those below it (a cycle
+        // cannot compile). From the floor up:
+        // Platform: file names as bytes, POSIX helpers, digests, durability, parallel work.
+        .target(name: "Platform", dependencies: ["CPlatform", "CSHA256", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimised),
+        // DICOM: DCMTK's and OpenJPEG's Swift face, files read once, transfer syntaxes.
+        .target(name: "DICOM", dependencies: ["Platform", "CDCMTK", "COpenJPEG", "CPlatform"], swiftSettings: optimised),
+        // Deidentification: the Annex E profile and its options, the de-identifier, the safety policy.
+        .target(name: "Deidentification", dependencies: ["DICOM", "Platform", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimised),
+        // Defacing: head CT volumes, the face mask, the renderings.
+        .target(name: "Defacing", dependencies: ["Deidentification", "DICOM", "Platform"], swiftSettings: optimised),
+        // Pixels: the pixel plan of a job (face edits and burned-in text masks, each file written once).
+        .target(name: "Pixels", dependencies: ["Defacing", "Deidentification", "DICOM", "Platform", "CTesseract"],
+                swiftSettings: optimised),
+        // Mapping: the accession -> De-identification_ID sheets (.xlsx, .csv).
+        .target(name: "Mapping", dependencies: ["Platform", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                swiftSettings: optimised),
+        // Audit: the SQLite audit trail (jobs, files, series, text regions, mappings, the secret's binding).
+        .target(name: "Audit", dependencies: ["Pixels", "Mapping", "Deidentification", "Platform",
+                                              .product(name: "GRDB", package: "GRDB.swift"),
+                                              .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimised),
+        // Pipeline: a patient folder's trip from inbox to outbox; `run` and `deface`.
+        .target(name: "Pipeline", dependencies: ["Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform"],
+                swiftSettings: optimised),
+        // Watcher: the inbox, watched (inotify or polling) until a folder settles.
+        .target(name: "Watcher", dependencies: ["Platform"], swiftSettings: optimised),
+        // ServiceRuntime: `serve` (the service, its configuration, recovery after a crash, its lock).
+        .target(name: "ServiceRuntime", dependencies: [
+            "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: optimised),
         // Synthetic CT studies with planted PHI: used by tests, `make demo` and `make bench`.
         .target(name: "Fixtures", dependencies: []),
         .executableTarget(
             name: "Daemon",
             dependencies: [
-                "Engine", "Fixtures", "CSystemd",
+                "ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM",
+                "Platform", "Fixtures", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // libFuzzer target over the per-file path (`make fuzz`); replays files in ordinary builds.
         .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
-        .executableTarget(name: "FuzzDeidentify", dependencies: ["Engine", "Fixtures", "CLibFuzzer"], exclude: ["dicom.dict"]),
+        .executableTarget(name: "FuzzDeidentify", dependencies: ["Defacing", "Deidentification", "DICOM", "Platform", "Fixtures", "CLibFuzzer"],
+                         exclude: ["dicom.dict"]),
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "Fixtures",
+                "ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -75,7 +103,8 @@ let package = Package(
         .testTarget(name: "FixturesTests", dependencies: ["Fixtures"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Engine", "Fixtures", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ],
     swiftLanguageModes: [.v6],

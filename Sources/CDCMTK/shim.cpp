@@ -605,6 +605,3 @@ int ctd_dictionary_allows(uint16_t group, uint16_t element, const char *vr) {
     return allows;
 }
 
-int ctd_syncfs(int fd) { return ::syncfs(fd); }
-
-int ctd_start_writeback(int fd) { return ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }

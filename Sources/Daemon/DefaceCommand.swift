@@ -1,6 +1,9 @@
 import ArgumentParser
-import Engine
+import Defacing
+import Deidentification
 import Foundation
+import Pipeline
+import Platform
 
 struct DefaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

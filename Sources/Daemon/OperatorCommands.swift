@@ -1,6 +1,7 @@
 import ArgumentParser
-import Engine
+import Audit
 import Foundation
+import Mapping
 
 struct MappingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

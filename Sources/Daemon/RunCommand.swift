@@ -1,6 +1,9 @@
 import ArgumentParser
-import Engine
+import Defacing
+import Deidentification
 import Foundation
+import Pipeline
+import Platform
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

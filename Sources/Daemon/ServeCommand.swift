@@ -1,7 +1,9 @@
 import ArgumentParser
-import Engine
+import Audit
 import Foundation
 import Logging
+import Platform
+import ServiceRuntime
 
 /// The configuration file and the flags that override its keys, shared by the service commands.
 struct ConfigOptions: ParsableArguments {

@@ -1,6 +1,6 @@
 import CSystemd
-import Engine
 import Foundation
+import ServiceRuntime
 
 /// sd_notify over libsystemd. With NOTIFY_SOCKET unset every call is a no-op.
 struct SystemdNotifier: ServiceNotifier {

@@ -6,7 +6,9 @@
 #if FUZZING
 import CLibFuzzer
 #endif
-import Engine
+import DICOM
+import Defacing
+import Deidentification
 import Fixtures
 import Foundation
 

@@ -1,4 +1,3 @@
-import Engine
 import Fixtures
 import Foundation
 import GRDB

@@ -1,8 +1,8 @@
-import Engine
+import DICOM
 import Fixtures
 import Foundation
-import Synchronization
 import GRDB
+import Synchronization
 import XCTest
 
 /// Issue 6, item 1: a catalogue of bad inputs, each an automated test of the running `ctdeid serve`.

@@ -1,4 +1,4 @@
-import Engine
+import DICOM
 import Fixtures
 import Foundation
 import XCTest

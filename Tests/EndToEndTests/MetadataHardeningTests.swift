@@ -1,4 +1,5 @@
-import Engine
+import DICOM
+import Deidentification
 import Fixtures
 import Foundation
 import XCTest

@@ -1,4 +1,4 @@
-import Engine
+import DICOM
 import Foundation
 import XCTest
 

@@ -1,4 +1,4 @@
-import Engine
+import Deidentification
 import Fixtures
 import Foundation
 import GRDB

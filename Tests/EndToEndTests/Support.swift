@@ -1,6 +1,6 @@
-import Engine
-import Foundation
+import DICOM
 import Fixtures
+import Foundation
 import XCTest
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

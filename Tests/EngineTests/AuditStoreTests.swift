@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import Audit
 import Foundation
 import GRDB
 import XCTest

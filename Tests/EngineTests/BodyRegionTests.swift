@@ -1,4 +1,5 @@
-@testable import Engine
+@testable import DICOM
+@testable import Deidentification
 import XCTest
 
 /// MR and PET series are judged by what their header says about the part of the body they show.

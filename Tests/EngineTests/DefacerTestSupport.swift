@@ -1,6 +1,6 @@
-import Foundation
-@testable import Engine
+@testable import Defacing
 import Fixtures
+import Foundation
 
 /// A phantom series as a Volume plus the exact label of every voxel centre.
 struct PhantomSeries {

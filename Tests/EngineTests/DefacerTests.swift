@@ -1,7 +1,9 @@
+@testable import DICOM
+@testable import Defacing
+@testable import Platform
+import Fixtures
 import Foundation
 import XCTest
-@testable import Engine
-import Fixtures
 
 /// Defacing checked voxel by voxel against the phantom's exact tissue labels: every face voxel
 /// becomes air, and nothing else changes (brain, bone and all other tissue: zero voxels).

@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import Defacing
 import XCTest
 
 /// The bit-plane dilation the defacer's anatomy rests on, against the definition: a pixel is set

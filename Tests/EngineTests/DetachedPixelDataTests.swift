@@ -1,4 +1,6 @@
-@testable import Engine
+@testable import DICOM
+@testable import Deidentification
+@testable import Platform
 import Fixtures
 import Foundation
 import XCTest
@@ -50,7 +52,7 @@ final class DetachedPixelDataTests: XCTestCase {
         let dir = try! temporaryDirectory()
         let url = dir.appendingPathComponent("h")
         try! Data(bytes).write(to: url)
-        return Engine.sha256(ofFile: url.path)!
+        return Platform.sha256(ofFile: url.path)!
     }
 
     func slice(in dir: URL) throws -> URL {

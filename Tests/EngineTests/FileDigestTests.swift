@@ -1,5 +1,5 @@
+@testable import Platform
 import Crypto
-@testable import Engine
 import XCTest
 
 /// The audit's SHA-256 must be SHA-256: the CPU-extension code (one stream, and two streams fed the

@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import Pixels
 import XCTest
 
 /// A frame keeps its pixels as 16-bit keys; these check that every stored value survives the trip

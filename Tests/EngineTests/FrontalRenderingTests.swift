@@ -1,4 +1,5 @@
-@testable import Engine
+@testable import Defacing
+@testable import Pixels
 import Foundation
 import XCTest
 

@@ -1,4 +1,6 @@
-import Engine
+import DICOM
+import Defacing
+import Deidentification
 import Foundation
 import XCTest
 

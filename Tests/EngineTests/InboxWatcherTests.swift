@@ -1,6 +1,6 @@
-import Engine
 import Foundation
 import Glibc
+import Watcher
 import XCTest
 
 /// Real inotify on real temporary folders.

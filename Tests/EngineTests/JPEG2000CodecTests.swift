@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import DICOM
 import Foundation
 import XCTest
 

@@ -1,6 +1,6 @@
 import Foundation
+import Mapping
 import XCTest
-import Engine
 
 final class MappingSheetTests: XCTestCase {
     private typealias W = XLSXTestWriter

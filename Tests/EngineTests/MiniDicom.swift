@@ -1,5 +1,5 @@
+@testable import Defacing
 import Foundation
-@testable import Engine
 
 /// Just enough DICOM to read an uncompressed explicit-VR little-endian CT series into a Volume
 /// (test use only: no sequences of undefined length, no compression).

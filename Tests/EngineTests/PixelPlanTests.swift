@@ -1,4 +1,6 @@
-@testable import Engine
+@testable import DICOM
+@testable import Defacing
+@testable import Pixels
 import Fixtures
 import Foundation
 import XCTest

@@ -1,4 +1,5 @@
-@testable import Engine
+@testable import DICOM
+@testable import Deidentification
 import Foundation
 import XCTest
 

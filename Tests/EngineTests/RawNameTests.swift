@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import Platform
 import Foundation
 import XCTest
 

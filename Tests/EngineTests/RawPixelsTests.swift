@@ -1,7 +1,8 @@
+@testable import DICOM
+@testable import Defacing
+import Fixtures
 import Foundation
 import XCTest
-@testable import Engine
-import Fixtures
 
 /// The defacer's direct pixel reader against the toolkit: wherever it answers, it reads exactly
 /// the values DCMTK decodes; where it cannot be sure, it declines and the toolkit is used.

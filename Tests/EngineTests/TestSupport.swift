@@ -1,4 +1,5 @@
-import Engine
+import DICOM
+import Deidentification
 import Foundation
 import XCTest
 

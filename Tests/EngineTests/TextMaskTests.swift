@@ -1,4 +1,5 @@
-@testable import Engine
+@testable import DICOM
+@testable import Pixels
 import Fixtures
 import Foundation
 import XCTest

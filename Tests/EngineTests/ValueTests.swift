@@ -1,4 +1,4 @@
-@testable import Engine
+@testable import Deidentification
 import Foundation
 import XCTest
 

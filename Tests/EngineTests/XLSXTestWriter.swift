@@ -1,4 +1,5 @@
 import Foundation
+import Mapping
 import ZIPFoundation
 
 /// Writes minimal but valid .xlsx packages, so the reader is tested against the real zip + XML layout

@@ -139,12 +139,6 @@ void ctd_dictionary_vr(uint16_t group, uint16_t element, char vr[3]);
  * dictionary gives another VR, -1 when the dictionary does not know the tag. */
 int ctd_dictionary_allows(uint16_t group, uint16_t element, const char *vr);
 
-/* syncfs(2), which Swift's Glibc module does not export: one flush per job, not per file. */
-int ctd_syncfs(int fd);
-
-/* sync_file_range(2, SYNC_FILE_RANGE_WRITE), likewise not exported. */
-int ctd_start_writeback(int fd);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,604 @@
+import Audit
+import DICOM
+import Defacing
+import Deidentification
+import Dispatch
+import Foundation
+import Pixels
+import Platform
+import Synchronization
+
+/// How one job ended, for the summary. Carries job ids and counts, never patient data.
+public struct JobResult: Sendable {
+    public let jobID: Int64
+    public let state: JobState
+    public let reason: String?
+    public let delivered: Int
+    public let quarantined: Int
+    public let ignored: Int
+    /// Output folder relative to the output root, e.g. "DEID-0001/study-3f9a…".
+    public let outputPath: String?
+    /// Quarantine reason codes and how many files had each.
+    public let quarantineReasons: [String: Int]
+
+    /// A duplicate was delivered earlier: nothing is missing.
+    public var isDuplicate: Bool { (reason ?? "").hasPrefix("duplicate") }
+}
+
+/// A job whose files are de-identified in staging, ready to be moved into the output.
+public struct StagedJob: Sendable {
+    public let job: Int64
+    public let folder: PatientFolder
+    public let deidentificationID: String
+    package let records: [FileRecord]
+    package let stagedStudy: URL
+    package let studyName: String
+}
+
+/// A job whose database work before its files is done (`JobProcessor.begin`).
+public struct StagingStart: Sendable {
+    package let job: Int64
+    package let folder: PatientFolder
+    package let id: String
+    package let patient: PatientContext
+    package let studyName: String
+}
+
+/// What `JobProcessor.begin` came to: ready for its files, or already ended (held: no mapping, empty).
+public enum StageBeginning: Sendable {
+    case ready(StagingStart)
+    case ended(StageOutcome)
+}
+
+/// What staging a folder came to.
+public enum StageOutcome: Sendable {
+    /// Ready to deliver.
+    case staged(StagedJob)
+    /// Ended without delivery (held, quarantined); already recorded.
+    case finished(JobResult)
+    /// Stopped for shutdown: staging removed, the job stays `processing` and is redone on restart.
+    case interrupted
+    /// The folder changed or vanished while its files were read, so what they seemed to be (unreadable,
+    /// say) is not to be believed: nothing recorded, staging removed; the caller looks at the folder again.
+    case changed
+}
+
+/// Turns one patient folder into one delivered study: every file de-identified in parallel
+/// into staging, then the study moved into the output with one rename.
+public struct JobProcessor: Sendable {
+    public let deidentifier: Deidentifier
+    public let store: AuditStore
+    public let outputRoot: URL
+    public let stagingRoot: URL
+    public let workers: Int
+    /// nil: defacing off (metadata only).
+    public let defacing: SeriesDefacing?
+    /// Where the before/after PNG of each defaced series goes (job-N/series-M.png), outside the output.
+    public let qaRoot: URL
+    /// Recorded on every job it creates: the service recovers only its own.
+    public let owner: JobOwner
+
+    public init(deidentifier: Deidentifier, store: AuditStore, outputRoot: URL, stagingRoot: URL, workers: Int,
+                defacing: SeriesDefacing? = nil, qaRoot: URL? = nil, owner: JobOwner = .run) {
+        self.deidentifier = deidentifier
+        self.owner = owner
+        self.store = store
+        self.outputRoot = outputRoot
+        self.stagingRoot = stagingRoot
+        self.workers = max(1, workers)
+        self.defacing = defacing
+        self.qaRoot = qaRoot ?? stagingRoot.deletingLastPathComponent().appendingPathComponent("qa")
+    }
+
+    /// A new job row for a patient folder. `durable: false`: see `begin`.
+    public func createJob(for folder: URL, durable: Bool = true) throws(AuditError) -> Int64 {
+        let profile = deidentifier.profile
+        return try store.createJob(source: folder.path, folder: folder.lastPathComponent,
+                                   options: profile.options.sorted().map(\.rawValue).joined(separator: ","),
+                                   edition: profile.edition, toolVersion: deidentifier.toolVersion, owner: owner, durable: durable)
+    }
+
+    public func stagingFolder(job: Int64) -> URL { stagingRoot.appendingPathComponent("job-\(job)") }
+
+    /// The result of a job from what staging came to (`.staged` is delivered).
+    public func result(of outcome: StageOutcome, job: Int64, folder: PatientFolder) throws(AuditError) -> JobResult {
+        switch outcome {
+        case .staged(let staged): return try deliver(staged)
+        case .finished(let result): return result
+        case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
+                                            quarantined: 0, ignored: 0, outputPath: nil, quarantineReasons: [:])
+        case .changed: return try finish(job, folder, .failed, "the folder changed while it was processed; run again")
+        }
+    }
+
+    /// De-identifies every file of the folder into staging. `shouldStop` is asked before each file.
+    public func stage(_ folder: PatientFolder, job: Int64, force: Bool = false, progress: @Sendable () -> Void = {},
+                      shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
+        switch try begin(folder, job: job, force: force) {
+        case .ended(let outcome): return outcome
+        case .ready(let start): return try stageFiles(start, progress: progress, shouldStop: shouldStop)
+        }
+    }
+
+    /// The database work before a job's files: its mapping, its `processing` state, the patient's
+    /// date offset. `durable: false` commits them without waiting for the disk, where the disk is
+    /// busy writing an earlier job: a crash before the next durable commit (every delivery's is)
+    /// loses no delivery, only the note that this job had begun, and it is redone (the date offset
+    /// is derived from the ID, so it comes out the same).
+    public func begin(_ folder: PatientFolder, job: Int64, force: Bool = false, durable: Bool = true) throws(AuditError) -> StageBeginning {
+        guard let id = try store.deidentificationID(forAccession: folder.name) else {
+            let reason = RawName.isUTF8(folder.name) ? "no-mapping: the folder name is not in any imported mapping sheet"
+                : "no-mapping: the folder name is not valid UTF-8 (recorded with \\xNN for its other bytes), so no mapping sheet holds it; rename the folder to its accession number"
+            return .ended(.finished(try finish(job, folder, .held, reason)))
+        }
+        if folder.files.isEmpty {
+            return .ended(.finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id)))
+        }
+        try store.transition(job: job, to: .processing, deidentificationID: id, durable: durable)
+
+        let profile = deidentifier.profile
+        var shifter: DateShifter?
+        if profile.options.contains(.modifiedDates) {
+            shifter = DateShifter(days: try store.dateOffset(for: id, derived: deidentifier.uids.dateOffsetDays(for: id),
+                                                             durable: durable))
+        }
+        var studyName = "study-" + deidentifier.uids.neutralName("study:" + folder.name)
+        // A forced redelivery of a study already in the output goes beside it, never over it.
+        if force { studyName += "-\(job)" }
+        return .ready(StagingStart(job: job, folder: folder, id: id,
+                                   patient: PatientContext(deidentificationID: id, dateShifter: shifter), studyName: studyName))
+    }
+
+    /// The files of a begun job into staging; the database is used again only where the job ends
+    /// without a delivery (and, with defacing on, to record its series).
+    public func stageFiles(_ start: StagingStart, progress: @Sendable () -> Void = {},
+                           shouldStop: @Sendable () -> Bool = { false }) throws(AuditError) -> StageOutcome {
+        let (job, folder, id, patient, studyName) = (start.job, start.folder, start.id, start.patient, start.studyName)
+        let staging = stagingFolder(job: job)
+        let stagedStudy = staging.appendingPathComponent(studyName)
+        try? FileManager.default.removeItem(at: staging)
+
+        // With defacing on, a first pass reads the headers so head CT series can be found and
+        // defaced as volumes; each series' files are written while its volume is held, then the rest.
+        let deidentifier = self.deidentifier
+        var written = [FileWork?](repeating: nil, count: folder.files.count)
+        func write(_ files: [Int], face: @Sendable (Int) -> FaceInstructions?) -> Bool {
+            let works = parallelMap(files.count, progress: progress, shouldStop: shouldStop) { position in
+                FileWork.run(folder.files[files[position]], folder: folder, stagedStudy: stagedStudy, patient: patient,
+                             deidentifier: deidentifier, face: face(files[position]))
+            }
+            guard let works else { return false }
+            for (index, work) in zip(files, works) { written[index] = work }
+            return true
+        }
+        if let defacing {
+            let inspections = parallelMap(folder.files.count, shouldStop: shouldStop) { index in
+                FileWork.inspect(folder.files[index], folder: folder, deidentifier: deidentifier)
+            }
+            guard let inspections else {
+                try? FileManager.default.removeItem(at: staging)
+                return .interrupted
+            }
+            if changedSinceListing(folder) { return .changed }
+            if let held = try heldForMismatch(job, folder, inspections.map(\.record),
+                                              patients: Set(inspections.compactMap(\.patient)).count, id: id) {
+                return .finished(held)
+            }
+            var headers: [Int: SliceHeader] = [:]
+            for (index, inspection) in inspections.enumerated() {
+                if let header = inspection.header, header.isCT || header.isUndefacedModality { headers[index] = header }
+            }
+            let plan = PixelPlan(defacing: defacing, headers: headers, paths: folder.files.map { folder.url.path + "/" + $0.relativePath },
+                                 judgesUndefaced: true)
+            let finished = try plan.run(judged: { (number, files, verdict) throws(AuditError) -> Void in
+                try recordSeries(number, files: files, verdict, job: job)
+            }, write: { (files, face) throws(AuditError) -> Bool in write(files, face: face) })
+            guard finished else {
+                try? FileManager.default.removeItem(at: staging)
+                return .interrupted
+            }
+        }
+        // Every file outside a judged series (all of them with defacing off).
+        guard write(written.indices.filter { written[$0] == nil }, face: { _ in nil }) else {
+            try? FileManager.default.removeItem(at: staging)
+            return .interrupted
+        }
+        let works = written.map { $0! }
+        let records = numberedSeries(works, job: job)
+        // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
+        if changedSinceListing(folder) {
+            try? FileManager.default.removeItem(at: staging)
+            return .changed
+        }
+
+        // A file that could not be written (disk full, I/O error) says nothing about the input: the
+        // job fails whole, nothing partial is delivered, and the input stays for a retry.
+        if let failure = works.compactMap(\.stagingFailure).first {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(try finish(job, folder, .failed, "staging failed: \(failure); the input stays in place for a retry",
+                                        records: withoutDelivery(records, reason: "not delivered: staging failed"), id: id))
+        }
+        if let held = try heldForMismatch(job, folder, records, patients: Set(works.compactMap(\.patient)).count, id: id) {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(held)
+        }
+        if let held = try heldForSharedInstanceUIDs(job, folder, works, id: id) {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(held)
+        }
+        guard records.contains(where: { $0.outcome == .delivered }) else {
+            try? FileManager.default.removeItem(at: staging)
+            return .finished(try finish(job, folder, .quarantined, "every file was quarantined", records: records, id: id))
+        }
+        return .staged(StagedJob(job: job, folder: folder, deidentificationID: id, records: records,
+                                 stagedStudy: stagedStudy, studyName: studyName))
+    }
+
+    /// Runs `body` for every index on `workers` threads, each pulling the next index, so a slow file
+    /// never holds up others. nil when `shouldStop` interrupted it.
+    package func parallelMap<T: Sendable>(_ count: Int, progress: @Sendable () -> Void = {}, shouldStop: @Sendable () -> Bool,
+                                  _ body: @Sendable (Int) -> T) -> [T]? {
+        let results = Mutex([T?](repeating: nil, count: count))
+        let next = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                if index >= count { return }
+                if shouldStop() {
+                    stopped.store(true, ordering: .relaxed)
+                    return
+                }
+                let value = body(index)
+                results.withLock { $0[index] = value }
+                progress()
+            }
+        }
+        if stopped.load(ordering: .relaxed) { return nil }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// The job's records once it will not be delivered: staged files become `ignored` with `reason`.
+    package func withoutDelivery(_ records: [FileRecord], reason: String) -> [FileRecord] {
+        records.map { record in
+            guard record.outcome == .delivered else { return record }
+            var undelivered = record
+            undelivered.outcome = .ignored
+            undelivered.reason = reason
+            undelivered.outputPath = nil
+            undelivered.outputSHA256 = nil
+            undelivered.outputSize = nil
+            return undelivered
+        }
+    }
+
+    /// Held before delivery when the files disagree with the folder (accession) or with each other (patient).
+    package func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], patients: Int,
+                         id: String) throws(AuditError) -> JobResult? {
+        let reason: String
+        if records.contains(where: { $0.reason == "accession-mismatch" }) {
+            reason = "accession-mismatch: AccessionNumber in the files differs from the folder name"
+        } else if patients > 1 {
+            reason = "patient-mismatch: the folder holds files of \(patients) patients (PatientID); one folder must be one patient's study"
+        } else {
+            return nil
+        }
+        return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
+    }
+
+    /// Held when different files carry one SOPInstanceUID: downstream they would be one object (an
+    /// archive keeps one, drops the others), so the study would arrive silently incomplete. The UIDs
+    /// are never written into the reason, only counts.
+    package func heldForSharedInstanceUIDs(_ job: Int64, _ folder: PatientFolder, _ works: [FileWork],
+                                   id: String) throws(AuditError) -> JobResult? {
+        var holders: [String: [Int]] = [:]
+        for (index, work) in works.enumerated() where work.record.outcome == .delivered {
+            if let uid = work.sopInstanceUID, !uid.isEmpty { holders[uid, default: []].append(index) }
+        }
+        let shared = holders.values.filter { $0.count > 1 }
+        guard !shared.isEmpty else { return nil }
+        let files = shared.reduce(0) { $0 + $1.count }
+        let copies = shared.filter { Set($0.map { works[$0].record.inputSHA256 ?? "" }).count == 1 }.count
+        var records = withoutDelivery(works.map(\.record), reason: "job held before delivery")
+        for group in shared {
+            for index in group {
+                records[index].reason = "sop-instance-uid-conflict: its SOPInstanceUID is also in \(group.count - 1) other file(s)"
+            }
+        }
+        let contents = copies == 0 ? "different contents" : copies == shared.count ? "byte-identical copies"
+            : "\(copies) of the groups byte-identical copies"
+        let reason = "sop-instance-uid-conflict: duplicate SOPInstanceUIDs, \(files) files sharing \(shared.count) UID(s) "
+            + "(\(contents)); downstream they would be one object. Remove the extra files and the folder is processed again"
+        return try finish(job, folder, .held, reason, records: records, id: id)
+    }
+
+    /// The records with each image's series number (1, 2, ... by the series' first file), and one QA
+    /// picture per series whose images had text masked (`qa/job-N/text-series-M.png`).
+    package func numberedSeries(_ works: [FileWork], job: Int64) -> [FileRecord] {
+        var records = works.map(\.record)
+        var numbers: [String: Int] = [:]
+        var previews: [Int: [TextPreview]] = [:]
+        for (index, work) in works.enumerated() {
+            guard let uid = work.seriesUID else { continue }
+            let number = numbers[uid] ?? numbers.count + 1
+            numbers[uid] = number
+            records[index].seriesIndex = number
+            if let preview = work.textPreview { previews[number, default: []].append(preview) }
+        }
+        for (number, shown) in previews {
+            guard let png = TextPreview.sheet(shown) else { continue }
+            let url = qaRoot.appendingPathComponent("job-\(job)/text-series-\(number).png")
+            try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? png.write(to: url)
+        }
+        return records
+    }
+
+    /// True when the folder is gone or no longer looks as it did when it was listed.
+    package func changedSinceListing(_ folder: PatientFolder) -> Bool {
+        (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
+    }
+
+    /// Records a judged series (and writes its QA renderings when defaced).
+    package func recordSeries(_ number: Int, files: [Int], _ verdict: SeriesVerdict, job: Int64) throws(AuditError) {
+        var record = SeriesRecord(index: number, files: files.count, verdict: "", reason: nil, voxelsRemoved: 0, qaImage: nil)
+        switch verdict {
+        case .metadataOnly(let reason):
+            record.verdict = "metadata-only"
+            record.reason = reason
+        case .faceKept(let reason):
+            record.verdict = "face-kept"
+            record.reason = reason
+        case .faceNotRemoved(let reason), .quarantine(let reason):
+            record.verdict = "quarantined"
+            record.reason = reason
+        case .defaced(let removed, _, let png, let profile, _):
+            record.verdict = "defaced"
+            record.voxelsRemoved = removed
+            for (picture, suffix) in [(png, ""), (profile, "-profile")] {
+                guard let picture else { continue }
+                let url = qaRoot.appendingPathComponent("job-\(job)/series-\(number)\(suffix).png")
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try picture.write(to: url)
+                    if suffix.isEmpty { record.qaImage = url.path } else { record.qaProfile = url.path }
+                } catch {
+                    record.reason = "QA image not written: \(SystemError.reason(error))"
+                }
+            }
+        }
+        try store.recordSeries(job: job, record)
+    }
+
+    /// Flushes staging, records the files and the destination, then moves the study into the
+    /// output with one rename. A crash between the record and the rename is resolved on restart
+    /// by `Recovery`: the destination either exists (delivered) or not (redo).
+    public func deliver(_ staged: StagedJob) throws(AuditError) -> JobResult {
+        // A delivery the audit cannot record is not made: the database must still be the file opened.
+        try store.verifyIdentity()
+        let id = staged.deidentificationID
+        let patientFolder = outputRoot.appendingPathComponent(id)
+        let destination = patientFolder.appendingPathComponent(staged.studyName)
+        let relativeOutput = id + "/" + staged.studyName
+        let staging = stagingFolder(job: staged.job)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        // Where nothing is delivered, staging goes before the verdict is recorded, so whoever sees
+        // the verdict (an operator, a test) never sees leftovers.
+        if FileManager.default.fileExists(atPath: destination.path) {
+            try? FileManager.default.removeItem(at: staging)
+            return try finish(staged.job, staged.folder, .held,
+                              "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
+                              records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
+        }
+        do {
+            syncFileSystem(of: staged.stagedStudy.path)
+            try FileManager.default.createDirectory(at: patientFolder, withIntermediateDirectories: true)
+            try store.recordFiles(job: staged.job, staged.records + ignoredRecords(staged.folder))
+            try store.transition(job: staged.job, to: .processing, reason: "delivering", deidentificationID: id,
+                                 outputPath: relativeOutput)
+            if rename(staged.stagedStudy.path, destination.path) != 0 {
+                throw PipelineError(reason: "cannot move the study into the output: \(String(cString: strerror(errno)))")
+            }
+            syncDirectory(patientFolder.path)
+        } catch let error as AuditError {
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: staging)
+            return try finish(staged.job, staged.folder, .failed, "delivery failed: \(SystemError.reason(error))",
+                              records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
+        }
+        let quarantined = staged.records.contains { $0.outcome == .quarantined }
+        return try finish(staged.job, staged.folder, .delivered, quarantined ? "delivered; some files quarantined" : nil,
+                          records: staged.records, output: relativeOutput, id: id, filesRecorded: true)
+    }
+
+    package func ignoredRecords(_ folder: PatientFolder) -> [FileRecord] {
+        folder.ignored.map {
+            FileRecord(inputPath: folder.name + "/" + $0.relativePath, inputSize: 0, inputSHA256: nil, outcome: .ignored, reason: $0.reason)
+        }
+    }
+
+    /// Records the job's files (unless `filesRecorded`: the delivery recorded these very records
+    /// before its rename) and its final state.
+    package func finish(_ job: Int64, _ folder: PatientFolder, _ state: JobState, _ reason: String?, records: [FileRecord] = [],
+                output: String? = nil, id: String? = nil, filesRecorded: Bool = false) throws(AuditError) -> JobResult {
+        let ignored = ignoredRecords(folder)
+        if !filesRecorded { try store.recordFiles(job: job, records + ignored) }
+        try store.transition(job: job, to: state, reason: reason, deidentificationID: id, outputPath: output)
+        // The review page is for a person; a failure to write it never fails the job (the audit
+        // rows above are the record).
+        if let page = try? ReviewPage.writeJobPage(job: job, store: store, qaRoot: qaRoot) {
+            try? store.recordReviewPage(job: job, page: page.path)
+        }
+        var reasons: [String: Int] = [:]
+        for record in records where record.outcome == .quarantined {
+            reasons[record.reason?.components(separatedBy: ":").first ?? "", default: 0] += 1
+        }
+        return JobResult(jobID: job, state: state, reason: reason,
+                         delivered: state == .delivered ? records.filter { $0.outcome == .delivered }.count : 0,
+                         quarantined: records.filter { $0.outcome == .quarantined }.count,
+                         ignored: ignored.count, outputPath: output, quarantineReasons: reasons)
+    }
+}
+
+/// What the first pass learned about one file.
+package struct FileInspection: Sendable {
+    package var record: FileRecord
+    package var accessionMismatch = false
+    /// PatientID (with its issuer) of a readable file: one folder must hold one patient.
+    package var patient: String?
+    /// For image files that may be delivered: where they sit in their series.
+    package var header: SliceHeader?
+}
+
+/// One file's trip: hash, load, check, de-identify, (deface,) save, hash.
+package struct FileWork: Sendable {
+    package var record: FileRecord
+    package var accessionMismatch = false
+    package var patient: String?
+    /// Set when the output could not be written: a fault of the disk, not of the input.
+    package var stagingFailure: String?
+    /// The input's own SOPInstanceUID, to find different files that share one.
+    package var sopInstanceUID: String?
+    /// The image's SeriesInstanceUID (kept in memory only), to number the job's series.
+    package var seriesUID: String?
+    /// The masked image as delivered, for the series' QA picture.
+    package var textPreview: TextPreview?
+
+    package static func patientKey(_ dataset: DicomItem) -> String? {
+        guard let id = dataset.string(.patientID), !id.isEmpty else { return nil }
+        return id + "\u{1}" + (dataset.string(Tag(0x0010, 0x0021)) ?? "")
+    }
+
+    /// First pass with defacing on: the checks, and the header facts of a deliverable image.
+    package static func inspect(_ planned: PlannedFile, folder: PatientFolder, deidentifier: Deidentifier) -> FileInspection {
+        let inputPath = folder.url.path + "/" + planned.relativePath
+        var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
+                                inputSHA256: nil, outcome: .delivered)
+        let file: DicomFile
+        do {
+            file = try DicomFile(path: inputPath, lazyThreshold: 4096)
+        } catch {
+            let reason = QuarantineReason.unreadable(error.reason)
+            record.outcome = .quarantined
+            record.reason = reason.code + ": " + reason.description
+            return FileInspection(record: record)
+        }
+        let accession = file.dataset.string(.accessionNumber) ?? ""
+        if !accession.isEmpty && accession != folder.name {
+            record.outcome = .ignored
+            record.reason = "accession-mismatch"
+            return FileInspection(record: record, accessionMismatch: true)
+        }
+        if let reason = deidentifier.quarantineReason(for: file) {
+            record.outcome = .quarantined
+            record.reason = reason.code + ": " + reason.description
+            return FileInspection(record: record, patient: patientKey(file.dataset))
+        }
+        // A localizer that gets here is blanked on its own; it is no slice of a volume.
+        let patient = patientKey(file.dataset)
+        if Deidentifier.isLocalizer(file.dataset) { return FileInspection(record: record, patient: patient) }
+        let sopClass = file.dataset.string(.sopClassUID) ?? ""
+        return FileInspection(record: record, patient: patient, header: SliceHeader(file.dataset, sopClass: sopClass))
+    }
+
+    package static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
+                    deidentifier: Deidentifier, face: FaceInstructions? = nil) -> FileWork {
+        var input: InputFile?
+        var work = run(planned, folder: folder, stagedStudy: stagedStudy, patient: patient, deidentifier: deidentifier,
+                       face: face, input: &input)
+        // Taken last: a delivered file's pixel data was hashed for the input as it was written.
+        work.record.inputSHA256 = input?.sha256
+        return work
+    }
+
+    private static func run(_ planned: PlannedFile, folder: PatientFolder, stagedStudy: URL, patient: PatientContext,
+                            deidentifier: Deidentifier, face: FaceInstructions?, input: inout InputFile?) -> FileWork {
+        let inputPath = folder.url.path + "/" + planned.relativePath
+        var record = FileRecord(inputPath: folder.name + "/" + planned.relativePath, inputSize: planned.size,
+                                inputSHA256: nil, outcome: .quarantined)
+        func quarantine(_ reason: QuarantineReason) -> FileWork {
+            record.outcome = .quarantined
+            record.reason = reason.code + ": " + reason.description
+            return FileWork(record: record)
+        }
+        // Read once: hashed, and parsed from memory with unchanged pixel data left as the bytes read,
+        // to be written from there; DCMTK loads from disk only what needs the pixels in memory.
+        var file: DicomFile
+        do {
+            let read = try InputFile(path: inputPath)
+            input = read
+            if let parsed = try read.parse() {
+                file = parsed
+            } else {
+                file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024)
+            }
+        } catch {
+            return quarantine(.unreadable(error.reason))
+        }
+        let accession = file.dataset.string(.accessionNumber) ?? ""
+        if !accession.isEmpty && accession != folder.name {
+            record.outcome = .ignored
+            record.reason = "accession-mismatch"
+            return FileWork(record: record, accessionMismatch: true)
+        }
+        let owner = patientKey(file.dataset)
+        if let reason = deidentifier.quarantineReason(for: file) {
+            var work = quarantine(reason)
+            work.patient = owner
+            return work
+        }
+        let seriesUID = file.dataset.string(Tag(0x0020, 0x000E))
+        var defaced = false
+        var pixels = PixelResult()
+        if deidentifier.blankLocalizers && Deidentifier.isLocalizer(file.dataset) {
+            do {
+                if file.detachedPixels != nil { file = try DicomFile(path: inputPath, lazyThreshold: 64 * 1024) }
+                let header = SliceHeader(file.dataset, sopClass: file.dataset.string(.sopClassUID) ?? "")
+                let values = try file.pixels16()
+                try file.replacePixels16([UInt16](repeating: header.stored(hu: -1000), count: values.count))
+                defaced = true
+            } catch {
+                return quarantine(.cannotDeface("the localizer cannot be blanked: \(error.reason)"))
+            }
+        } else {
+            pixels = FilePixels.process(&file, input: input, path: inputPath, face: face, text: deidentifier.burnedIn)
+            if let reason = pixels.quarantine {
+                var work = quarantine(reason)
+                work.patient = owner
+                work.seriesUID = seriesUID
+                return work
+            }
+            defaced = pixels.defaced
+        }
+        let instance = file.dataset.string(.sopInstanceUID)
+        deidentifier.apply(to: file, patient: patient, defaced: defaced, textMasked: !pixels.masked.isEmpty,
+                           faceKept: pixels.faceKept)
+        let output = stagedStudy.appendingPathComponent(planned.outputPath)
+        var written: WrittenFile?
+        do {
+            try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+            written = try file.save(to: output.path)
+        } catch {
+            unlink(output.path)  // never leave a partial file where a delivery could pick it up
+            let reason = (error as? DicomError)?.reason ?? SystemError.reason(error)
+            var work = quarantine(.writeFailed(reason))
+            work.stagingFailure = reason
+            work.patient = owner
+            return work
+        }
+        record.outcome = .delivered
+        record.outputPath = planned.outputPath
+        record.textRegions = pixels.masked
+        if let written {
+            record.outputSHA256 = written.sha256
+            record.outputSize = Int64(written.size)
+        } else {
+            record.outputSHA256 = sha256(ofFile: output.path)
+            var info = stat()
+            if stat(output.path, &info) == 0 { record.outputSize = Int64(info.st_size) }
+        }
+        return FileWork(record: record, patient: owner, sopInstanceUID: instance, seriesUID: seriesUID,
+                        textPreview: pixels.preview)
+    }
+}
