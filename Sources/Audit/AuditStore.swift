@@ -4,11 +4,6 @@ import Mapping
 import Pixels
 import Platform
 
-/// Job states of SPEC.md section 5.
-public enum JobState: String, Sendable, CaseIterable {
-    case discovered, settling, queued, processing, delivered, held, failed, quarantined
-}
-
 /// Which kind of process created a job and alone may recover it: the service (one per database, by
 /// its lock) or a `ctdeid run`, which may share the database with it.
 public enum JobOwner: String, Sendable {
@@ -290,6 +285,10 @@ public final class AuditStore: Sendable {
             // `run` and `serve` may share a database: each recovers only the jobs it created.
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN owner TEXT")
         }
+        migrator.registerMigration("v7") { db in
+            // `delivering` is a state of its own; it was a reason on `processing`.
+            try db.execute(sql: "UPDATE jobs SET state = 'delivering', reason = NULL WHERE state = 'processing' AND reason = 'delivering'")
+        }
         return migrator
     }
 
@@ -425,13 +424,25 @@ public final class AuditStore: Sendable {
     public func transition(job: Int64, to state: JobState, reason: String? = nil, deidentificationID: String? = nil,
                            outputPath: String? = nil, durable: Bool = true) throws(AuditError) {
         try write(durable: durable) { db in
-            try db.execute(sql: """
-                UPDATE jobs SET state = ?, reason = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
-                """, arguments: [state.rawValue, reason, deidentificationID, outputPath, job])
-            try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, ?, ?)",
-                           arguments: [job, state.rawValue, reason])
+            try Self.move(db, job: job, to: state, reason: reason, deidentificationID: deidentificationID, outputPath: outputPath)
         }
+    }
+
+    /// The one place a job's state is written: refused unless its lifecycle allows the move
+    /// (`JobState.moves`), and recorded as an event.
+    private static func move(_ db: Database, job: Int64, to state: JobState, reason: String?, deidentificationID: String? = nil,
+                             outputPath: String? = nil, force: Bool? = nil) throws {
+        guard let current = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [job]) else {
+            throw AuditError(reason: "no job \(job)")
+        }
+        guard JobState(rawValue: current)?.canMove(to: state) == true else {
+            throw AuditError(reason: "job \(job) is \(current); it cannot move to \(state.rawValue)")
+        }
+        try db.execute(sql: """
+            UPDATE jobs SET state = ?, reason = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
+                force = coalesce(?, force), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
+            """, arguments: [state.rawValue, reason, deidentificationID, outputPath, force, job])
+        try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, ?, ?)", arguments: [job, state.rawValue, reason])
     }
 
     /// Records a job's files in one transaction, with the counts on the job row.
@@ -631,12 +642,7 @@ public final class AuditStore: Sendable {
                 throw AuditError(reason: "job \(job) is \(detail.state.rawValue); only held, failed or quarantined jobs can be retried")
             }
             let force = (detail.reason ?? "").hasPrefix("duplicate")
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'queued', reason = 'retry requested by an operator', force = ?,
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
-                """, arguments: [force, job])
-            try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, 'queued', 'retry requested by an operator')",
-                           arguments: [job])
+            try Self.move(db, job: job, to: .queued, reason: "retry requested by an operator", force: force)
             return detail
         }
     }

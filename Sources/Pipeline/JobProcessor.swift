@@ -394,7 +394,7 @@ public struct JobProcessor: Sendable {
             syncFileSystem(of: staged.stagedStudy.path)
             try FileManager.default.createDirectory(at: patientFolder, withIntermediateDirectories: true)
             try store.recordFiles(job: staged.job, staged.records + ignoredRecords(staged.folder))
-            try store.transition(job: staged.job, to: .processing, reason: "delivering", deidentificationID: id,
+            try store.transition(job: staged.job, to: .delivering, deidentificationID: id,
                                  outputPath: relativeOutput)
             if rename(staged.stagedStudy.path, destination.path) != 0 {
                 throw PipelineError(reason: "cannot move the study into the output: \(String(cString: strerror(errno)))")

@@ -16,9 +16,9 @@ struct Recovery {
 
     func run() throws {
         let fm = FileManager.default
-        for job in try store.jobs(in: [.processing], ownedBy: .serve) {
+        for job in try store.jobs(in: [.processing, .delivering], ownedBy: .serve) {
             let staging = configuration.stagingRoot.appendingPathComponent("job-\(job.id)")
-            if job.reason == "delivering", let output = job.outputPath,
+            if job.state == .delivering, let output = job.outputPath,
                fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
                !fm.fileExists(atPath: staging.appendingPathComponent((output as NSString).lastPathComponent).path) {
                 // The rename happened before the crash; only its record is missing.

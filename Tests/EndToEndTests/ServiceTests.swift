@@ -277,7 +277,7 @@ final class ServiceTests: XCTestCase {
             case .afterSpawn(let seconds): usleep(useconds_t(seconds * 1e6))
             case .afterReady: until { daemon.output.contains("ready") }
             case .staged(let count): until { daemon.output.contains("ready") && stagedFiles() >= count }
-            case .delivering: until { crashed.count("SELECT count(*) FROM jobs WHERE reason = 'delivering'") == 1 }
+            case .delivering: until { crashed.count("SELECT count(*) FROM jobs WHERE state = 'delivering'") == 1 }
             case .afterDelivery: until { crashed.deliveredCount() > delivered }
             }
             daemon.kill9()

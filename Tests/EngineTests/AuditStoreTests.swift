@@ -12,14 +12,15 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertEqual(mode, 0o600)
         let job = try store.createJob(source: "/in/4401203", folder: "4401203", options: "", edition: "2024b", toolVersion: "t", owner: .serve)
         try store.transition(job: job, to: .processing)
-        try store.transition(job: job, to: .delivered, deidentificationID: "DEID-0001", outputPath: "DEID-0001/study-x")
+        try store.transition(job: job, to: .delivering, deidentificationID: "DEID-0001", outputPath: "DEID-0001/study-x")
+        try store.transition(job: job, to: .delivered)
         let queue = try DatabaseQueue(path: path)
         let states = try queue.read { try String.fetchAll($0, sql: "SELECT state FROM events WHERE job_id = ? ORDER BY id", arguments: [job]) }
-        XCTAssertEqual(states, ["discovered", "processing", "delivered"])
+        XCTAssertEqual(states, ["discovered", "processing", "delivering", "delivered"])
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "DELETE FROM events") })
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "UPDATE events SET state = 'x'") })
         let migrations = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         // Reopening applies no migration twice and keeps the data.
         XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
     }
@@ -41,6 +42,50 @@ final class AuditStoreTests: XCTestCase {
         let after = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
         XCTAssertEqual(after, before)
         XCTAssertEqual(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM jobs WHERE id = ?", arguments: [job]) }, 1)
+    }
+
+    /// A job moves only as its lifecycle allows: into `delivered` only through `delivering`, and never
+    /// out of it; a refused move changes nothing and names both states.
+    func testAJobMovesOnlyAsItsLifecycleAllows() throws {
+        let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
+        let store = try AuditStore(path: path)
+        let job = try store.createJob(source: "/in/1", folder: "1", options: "", edition: "2024b", toolVersion: "t", owner: .serve)
+        try store.transition(job: job, to: .processing, deidentificationID: "DEID-0001")
+        XCTAssertThrowsError(try store.transition(job: job, to: .delivered)) { error in
+            let reason = (error as? AuditError)?.reason ?? "\(error)"
+            XCTAssertTrue(reason.contains("processing") && reason.contains("delivered"), reason)
+        }
+        XCTAssertEqual(try store.job(job)?.state, .processing, "a refused move changes nothing")
+        try store.transition(job: job, to: .delivering, outputPath: "DEID-0001/study-1")
+        try store.transition(job: job, to: .delivered)
+        XCTAssertThrowsError(try store.transition(job: job, to: .queued))
+        XCTAssertThrowsError(try store.requestRetry(job: job))
+        let queue = try DatabaseQueue(path: path)
+        let states = try queue.read { try String.fetchAll($0, sql: "SELECT state FROM events WHERE job_id = ? ORDER BY id", arguments: [job]) }
+        XCTAssertEqual(states, ["discovered", "processing", "delivering", "delivered"])
+    }
+
+    /// A database from before `delivering` was a state (a reason on `processing`) is upgraded in place
+    /// when it is opened: the job a crash left mid-delivery is `delivering`, and the others are as they were.
+    func testAnOlderDatabaseHasItsDeliveringJobsUpgradedInPlace() throws {
+        let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
+        let store = try AuditStore(path: path)
+        var jobs: [Int64] = []
+        for folder in ["1", "2"] {
+            let job = try store.createJob(source: "/in/" + folder, folder: folder, options: "", edition: "2024b", toolVersion: "t", owner: .serve)
+            try store.transition(job: job, to: .processing, deidentificationID: "DEID-000" + folder)
+            jobs.append(job)
+        }
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "UPDATE jobs SET reason = 'delivering', output_path = 'DEID-0001/study-1' WHERE id = ?", arguments: [jobs[0]])
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v7'")
+        }
+        let upgraded = try AuditStore(path: path)
+        XCTAssertEqual(try upgraded.job(jobs[0])?.state, .delivering)
+        XCTAssertNil(try upgraded.job(jobs[0])?.reason)
+        XCTAssertEqual(try upgraded.job(jobs[0])?.outputPath, "DEID-0001/study-1")
+        XCTAssertEqual(try upgraded.job(jobs[1])?.state, .processing)
     }
 
     /// `ctdeid run` commits a job's start without a flush; every other commit must still be flushed
