@@ -4,73 +4,6 @@ import Mapping
 import Pixels
 import Platform
 
-/// Which kind of process created a job and alone may recover it: the service (one per database, by
-/// its lock) or a `ctdeid run`, which may share the database with it.
-public enum JobOwner: String, Sendable {
-    case serve, run
-
-    /// The SQL condition for this owner's jobs (jobs from before owners were recorded are the service's).
-    package var condition: String { self == .serve ? "(owner IS NULL OR owner = 'serve')" : "owner = 'run'" }
-}
-
-/// Outcome of one input file.
-public enum FileOutcome: String, Sendable {
-    case delivered, quarantined, ignored
-}
-
-public struct FileRecord: Sendable {
-    public var inputPath: String
-    public var inputSize: Int64
-    public var inputSHA256: String?
-    public var outputPath: String?
-    public var outputSize: Int64?
-    public var outputSHA256: String?
-    public var outcome: FileOutcome
-    public var reason: String?
-    /// Burned-in text masked in the delivered file (boxes only; the text itself is never kept).
-    public var textRegions: [TextRegion] = []
-    /// The file's image series within the job (1, 2, ... in the order the series first appear), for per-series counts.
-    public var seriesIndex: Int?
-
-    public init(inputPath: String, inputSize: Int64, inputSHA256: String?, outputPath: String? = nil,
-                outputSize: Int64? = nil, outputSHA256: String? = nil, outcome: FileOutcome, reason: String? = nil) {
-        self.inputPath = inputPath
-        self.inputSize = inputSize
-        self.inputSHA256 = inputSHA256
-        self.outputPath = outputPath
-        self.outputSize = outputSize
-        self.outputSHA256 = outputSHA256
-        self.outcome = outcome
-        self.reason = reason
-    }
-}
-
-public struct AuditError: Error, Sendable, CustomStringConvertible {
-    public let reason: String
-    /// Another process holds the lock the statement needed (SQLITE_BUSY or SQLITE_LOCKED after the busy
-    /// timeout): transient, worth retrying, unlike a damaged or unwritable database.
-    public var isBusy = false
-
-    package init(reason: String, isBusy: Bool = false) {
-        self.reason = reason
-        self.isBusy = isBusy
-    }
-    /// The database file this process opened was deleted, moved or replaced under it: whatever it
-    /// writes from now on lands in a file nobody will read. Fatal: stop before delivering anything more.
-    public var isIdentityLost = false
-    public var description: String { reason }
-}
-
-extension AuditError {
-    /// An error of GRDB or SQLite, with the database path for context.
-    package init(_ error: Error, path: String, context: String = "audit database") {
-        reason = "\(context) \(path): \(error)"
-        if let error = error as? DatabaseError {
-            isBusy = error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
-        }
-    }
-}
-
 /// The audit database: the re-identification key and the record of every job, file and
 /// mapping. Created mode 0600; schema changes are numbered migrations; the events table is
 /// append-only (triggers refuse UPDATE and DELETE); a job's state change and its event are
@@ -137,161 +70,6 @@ public final class AuditStore: Sendable {
         }
     }
 
-    package static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE mappings (
-                    accession TEXT PRIMARY KEY NOT NULL,
-                    deid_id TEXT NOT NULL,
-                    source_sheet TEXT NOT NULL,
-                    source_row INTEGER,
-                    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE INDEX mappings_deid_id ON mappings(deid_id);
-                CREATE TABLE mapping_imports (
-                    id INTEGER PRIMARY KEY,
-                    source_sheet TEXT NOT NULL,
-                    rows INTEGER NOT NULL,
-                    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE TABLE patients (
-                    deid_id TEXT PRIMARY KEY NOT NULL,
-                    date_offset_days INTEGER NOT NULL,
-                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE TABLE jobs (
-                    id INTEGER PRIMARY KEY,
-                    source TEXT NOT NULL,
-                    folder TEXT NOT NULL,
-                    deid_id TEXT,
-                    state TEXT NOT NULL,
-                    reason TEXT,
-                    options TEXT,
-                    profile_edition TEXT,
-                    tool_version TEXT,
-                    output_path TEXT,
-                    files_total INTEGER NOT NULL DEFAULT 0,
-                    files_delivered INTEGER NOT NULL DEFAULT 0,
-                    files_quarantined INTEGER NOT NULL DEFAULT 0,
-                    files_ignored INTEGER NOT NULL DEFAULT 0,
-                    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-                    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE INDEX jobs_folder ON jobs(folder);
-                CREATE TABLE events (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER REFERENCES jobs(id),
-                    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-                    state TEXT NOT NULL,
-                    reason TEXT
-                );
-                CREATE INDEX events_job ON events(job_id);
-                CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-                CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-                CREATE TABLE files (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER NOT NULL REFERENCES jobs(id),
-                    input_path TEXT NOT NULL,
-                    input_size INTEGER NOT NULL,
-                    input_sha256 TEXT,
-                    output_path TEXT,
-                    output_size INTEGER,
-                    output_sha256 TEXT,
-                    outcome TEXT NOT NULL,
-                    reason TEXT,
-                    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE INDEX files_job ON files(job_id);
-                CREATE VIEW quarantined_files AS
-                    SELECT f.job_id, j.folder, f.input_path, f.reason, f.recorded_at
-                    FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.outcome = 'quarantined';
-                CREATE VIEW accession_ids AS
-                    SELECT m.accession, m.deid_id, m.source_sheet, m.imported_at,
-                           (SELECT max(e.at) FROM jobs j JOIN events e ON e.job_id = j.id
-                             WHERE j.folder = m.accession AND e.state = 'delivered') AS delivered_at
-                    FROM mappings m;
-                """)
-        }
-        migrator.registerMigration("v2") { db in
-            // The service moves or deletes the input after delivery, and operators can force a redelivery.
-            try db.execute(sql: """
-                ALTER TABLE jobs ADD COLUMN input_disposition TEXT;
-                ALTER TABLE jobs ADD COLUMN input_disposed_at TEXT;
-                ALTER TABLE jobs ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
-                CREATE INDEX jobs_state ON jobs(state);
-                """)
-        }
-        migrator.registerMigration("v3") { db in
-            // One row per image series of a job: defaced, metadata only, or quarantined, and the QA picture.
-            try db.execute(sql: """
-                CREATE TABLE series (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER NOT NULL REFERENCES jobs(id),
-                    series_index INTEGER NOT NULL,
-                    files INTEGER NOT NULL,
-                    verdict TEXT NOT NULL,
-                    reason TEXT,
-                    voxels_removed INTEGER NOT NULL DEFAULT 0,
-                    qa_image TEXT,
-                    recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                );
-                CREATE INDEX series_job ON series(job_id);
-                """)
-        }
-        migrator.registerMigration("v4") { db in
-            // Burned-in text: a row per masked region (boxes only: the text read is never stored),
-            // each file's image series, and the counts per series as a view.
-            try db.execute(sql: """
-                ALTER TABLE files ADD COLUMN series_index INTEGER;
-                ALTER TABLE files ADD COLUMN text_regions INTEGER NOT NULL DEFAULT 0;
-                CREATE TABLE text_regions (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER NOT NULL REFERENCES jobs(id),
-                    file_id INTEGER NOT NULL REFERENCES files(id),
-                    series_index INTEGER,
-                    frame INTEGER NOT NULL,
-                    x INTEGER NOT NULL,
-                    y INTEGER NOT NULL,
-                    width INTEGER NOT NULL,
-                    height INTEGER NOT NULL,
-                    stage TEXT NOT NULL,
-                    detector TEXT NOT NULL
-                );
-                CREATE INDEX text_regions_job ON text_regions(job_id);
-                CREATE VIEW text_series AS
-                    SELECT job_id, series_index, count(*) AS images,
-                           sum(text_regions > 0) AS images_masked, sum(text_regions) AS regions,
-                           sum(outcome = 'quarantined' AND reason LIKE 'burned-in-text%') AS images_quarantined
-                    FROM files WHERE series_index IS NOT NULL GROUP BY job_id, series_index;
-                """)
-        }
-        migrator.registerMigration("v5") { db in
-            // The review page for a person: per job (and the page of the `ctdeid run` that made it),
-            // and the profile rendering beside the frontal one of each defaced series.
-            try db.execute(sql: """
-                ALTER TABLE jobs ADD COLUMN review_page TEXT;
-                ALTER TABLE jobs ADD COLUMN run_review_page TEXT;
-                ALTER TABLE series ADD COLUMN qa_profile TEXT;
-                """)
-        }
-        migrator.registerMigration("v6") { db in
-            // The database and the site secret belong together: the secret's fingerprint (a hash, not
-            // the secret) is kept, so a missing or swapped key file is refused instead of silently
-            // giving every later study other UIDs and date offsets.
-            try db.execute(sql: "CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            // `run` and `serve` may share a database: each recovers only the jobs it created.
-            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN owner TEXT")
-        }
-        migrator.registerMigration("v7") { db in
-            // `delivering` is a state of its own; it was a reason on `processing`.
-            try db.execute(sql: "UPDATE jobs SET state = 'delivering', reason = NULL WHERE state = 'processing' AND reason = 'delivering'")
-        }
-        return migrator
-    }
-
     public func recordSeries(job: Int64, _ record: SeriesRecord) throws(AuditError) {
         try write { db in
             try db.execute(sql: "DELETE FROM series WHERE job_id = ? AND series_index = ?", arguments: [job, record.index])
@@ -352,57 +130,6 @@ public final class AuditStore: Sendable {
         try write { db in
             try db.execute(sql: "INSERT INTO site (key, value) VALUES ('secret_fingerprint', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                            arguments: [fingerprint])
-        }
-    }
-
-    // MARK: mappings
-
-    /// Imports a sheet all-or-nothing: an accession already mapped to a different ID refuses
-    /// the whole sheet (the row number says where).
-    @discardableResult
-    public func importMappings(_ rows: [(accession: String, id: String, row: Int)], sourceSheet: String) throws(AuditError) -> Int {
-        try write { db in
-            // IDs already in the database that differ from a new one only in letter case: both would be
-            // one folder on a share that ignores case.
-            var known: [String: String] = [:]
-            for id in try String.fetchAll(db, sql: "SELECT DISTINCT deid_id FROM mappings") {
-                known[DeidentificationIDRule.caseKey(id)] = id
-            }
-            for entry in rows {
-                if let other = known[DeidentificationIDRule.caseKey(entry.id)], other != entry.id {
-                    throw AuditError(reason: "\(sourceSheet) row \(entry.row): the De-identification_ID differs only in letter case from one already in the database; on a share that ignores case both would be one folder; the sheet was not imported")
-                }
-                if let existing = try String.fetchOne(db, sql: "SELECT deid_id FROM mappings WHERE accession = ?",
-                                                      arguments: [entry.accession]), existing != entry.id {
-                    throw AuditError(reason: "\(sourceSheet) row \(entry.row): the accession is already mapped to a different De-identification_ID in the database; the sheet was not imported")
-                }
-            }
-            for entry in rows {
-                try db.execute(sql: """
-                    INSERT INTO mappings (accession, deid_id, source_sheet, source_row) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(accession) DO NOTHING
-                    """, arguments: [entry.accession, entry.id, sourceSheet, entry.row])
-            }
-            try db.execute(sql: "INSERT INTO mapping_imports (source_sheet, rows) VALUES (?, ?)",
-                           arguments: [sourceSheet, rows.count])
-            return rows.count
-        }
-    }
-
-    public func deidentificationID(forAccession accession: String) throws(AuditError) -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT deid_id FROM mappings WHERE accession = ?", arguments: [accession]) }
-    }
-
-    /// The patient's date offset: the recorded one, or `derived` recorded now.
-    public func dateOffset(for deidentificationID: String, derived: Int, durable: Bool = true) throws(AuditError) -> Int {
-        try write(durable: durable) { db in
-            if let days = try Int.fetchOne(db, sql: "SELECT date_offset_days FROM patients WHERE deid_id = ?",
-                                           arguments: [deidentificationID]) {
-                return days
-            }
-            try db.execute(sql: "INSERT INTO patients (deid_id, date_offset_days) VALUES (?, ?)",
-                           arguments: [deidentificationID, derived])
-            return derived
         }
     }
 
@@ -668,7 +395,7 @@ public final class AuditStore: Sendable {
     /// everything queued before it (a delivery's files, say), and work that a crash would only make
     /// redone does not need it. The log is written in order, so the next durable commit (every
     /// delivery's is) makes this one durable too.
-    private func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws(AuditError) -> T {
+    func write<T>(durable: Bool = true, _ body: (Database) throws -> T) throws(AuditError) -> T {
         do {
             if durable { return try queue.write(body) }
             return try queue.writeWithoutTransaction { db in
@@ -694,7 +421,7 @@ public final class AuditStore: Sendable {
     /// SQLite's `synchronous` level on this connection (2: FULL, every commit flushed), for the tests.
     package var synchronousLevel: Int { (try? queue.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? -1) ?? -1 }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(AuditError) -> T {
         do {
             return try queue.read(body)
         } catch {

@@ -2,57 +2,6 @@ import Foundation
 import Glibc
 import Platform
 
-/// What changed since the last call: top-level entry names of the inbox (the patient folders).
-public struct InboxChanges: Sendable, Equatable {
-    /// Top-level names with any relevant change anywhere below (created, written, closed after write,
-    /// moved in/out, deleted, attribute change), including folders renamed into the inbox and
-    /// top-level folders that disappeared.
-    public var changed: Set<String>
-    /// The kernel queue overflowed or the watches may be out of sync: the caller must call scan().
-    public var rescanNeeded: Bool
-
-    public init(changed: Set<String> = [], rescanNeeded: Bool = false) {
-        self.changed = changed
-        self.rescanNeeded = rescanNeeded
-    }
-
-    public var isEmpty: Bool { changed.isEmpty && !rescanNeeded }
-}
-
-/// A top-level entry as found by a full scan.
-public struct InboxEntry: Sendable, Equatable {
-    public let name: String
-    /// False for a regular file, symlink, FIFO... lying directly in the inbox (the caller reports them).
-    public let isDirectory: Bool
-    /// Visible regular files below (0 for non-directories); hidden, .partial and symlinks excluded.
-    public let fileCount: Int
-    /// Sum of their sizes (for a top-level regular file: its own size).
-    public let totalBytes: Int64
-    /// Max st_mtime (seconds since epoch) over the entry and everything visible below: a change signature.
-    public let latestModification: Double
-
-    public init(name: String, isDirectory: Bool, fileCount: Int, totalBytes: Int64, latestModification: Double) {
-        self.name = name
-        self.isDirectory = isDirectory
-        self.fileCount = fileCount
-        self.totalBytes = totalBytes
-        self.latestModification = latestModification
-    }
-}
-
-public struct WatcherError: Error, Sendable, CustomStringConvertible {
-    public let reason: String
-    public var description: String { reason }
-    public init(reason: String) { self.reason = reason }
-}
-
-/// How the inbox learns of changes. inotify sees only what this machine writes: an inbox on an SMB or
-/// NFS share gets no event for files another client of the share writes, so such inboxes rely on
-/// the periodic `rescan()`, and `poll` does without inotify altogether.
-public enum WatchMode: String, Sendable, CaseIterable {
-    case inotify, poll
-}
-
 /// Recursive inotify watch of an inbox (or, in poll mode, none). Not thread-safe: one thread owns it
 /// (the service's watcher loop).
 ///

@@ -1,0 +1,89 @@
+import Audit
+import DICOM
+import Defacing
+import Deidentification
+import Dispatch
+import Foundation
+import Logging
+import Mapping
+import Pipeline
+import Platform
+import ServiceLifecycle
+import Synchronization
+import Watcher
+
+/// `ctdeid serve`: recovery, the inbox loop and the watchdog, composed as services.
+public struct Server: Sendable {
+    public let configuration: ServiceConfiguration
+    public let notifier: ServiceNotifier
+    public let logger: Logger
+
+    public init(configuration: ServiceConfiguration, notifier: ServiceNotifier, logger: Logger) {
+        self.configuration = configuration
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let c = configuration
+        do {
+            try DicomToolkit.initialize()
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        for problem in c.unwritableTrees() { logger.warning("\(problem); the jobs that need it fail until it is mended") }
+        // One service per inbox and per database, held until this returns (the kernel drops the locks
+        // with the process, however it ends).
+        let databaseFolder = (c.database as NSString).deletingLastPathComponent
+        if !databaseFolder.isEmpty {
+            try? FileManager.default.createDirectory(atPath: databaseFolder, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
+        let inboxLock = try ServiceLock(path: c.inbox.appendingPathComponent(".ctdeid-serve.lock").path,
+                                        guarding: "the inbox \(c.inbox.path)")
+        let databaseLock = try ServiceLock(path: c.database + ".serve-lock", guarding: "the audit database \(c.database)")
+        defer { withExtendedLifetime((inboxLock, databaseLock)) {} }
+        let store: AuditStore
+        let secret: SiteSecret
+        let profile: Profile
+        do {
+            store = try AuditStore(path: c.database)
+            secret = try SecretBinding.open(keyFile: c.keyFile, store: store, option: "key_file")
+            profile = try Profile(options: c.options)
+        } catch let error as AuditError {
+            // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
+            // systemd restarts the service; anything else about the database is configuration.
+            if error.isBusy { throw error }
+            throw ConfigurationError(error.reason)
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
+        deidentifier.blankLocalizers = c.blankLocalizers
+        deidentifier.burnedIn = c.burnedIn
+        try c.burnedIn.checkReady()
+        defer { BurnedInPolicy.closeReaders() }
+        let processor = JobProcessor(deidentifier: deidentifier,
+                                     store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
+                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
+                                                                              undefacedHeads: c.undefacedHeads) },
+                                     qaRoot: c.qa, owner: .serve)
+        let heartbeat = Heartbeat()
+        let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,
+                                 heartbeat: heartbeat, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: inbox, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        let interval = c.watchdogSeconds > 0 ? c.watchdogSeconds : notifier.watchdogInterval
+        if let interval {
+            services.append(.init(service: WatchdogService(notifier: notifier, heartbeat: heartbeat, interval: interval),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
