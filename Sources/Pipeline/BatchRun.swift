@@ -65,15 +65,8 @@ public struct BatchRun: Sendable {
     }
 
     /// Prepares everything that can be refused before any file is touched.
-    public func prepare() throws(ConfigurationError) -> (JobProcessor, [PatientFolder], Int) {
+    public func prepare() throws -> (JobProcessor, [PatientFolder], Int) {
         let c = configuration
-        // Before anything is opened: a run that cannot check the pixels starts nothing.
-        try c.burnedIn.checkReady()
-        do {
-            try DicomToolkit.initialize()
-        } catch {
-            throw ConfigurationError(error.reason)
-        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: c.input.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ConfigurationError("--input \(c.input.path): not a folder")
@@ -83,36 +76,18 @@ public struct BatchRun: Sendable {
         if outputPath == inputPath || outputPath.hasPrefix(inputPath + "/") {
             throw ConfigurationError("--output \(c.output.path): must not be inside the input folder")
         }
+        var setup = ProcessingSetup(database: c.database, secret: c.secret, secretOption: "--secret", options: c.options,
+                                    deface: c.deface, workers: c.workers, output: c.output,
+                                    staging: c.output.appendingPathComponent(".ctdeid-staging"), qa: c.qa, owner: .run)
+        setup.blankLocalizers = c.blankLocalizers
+        setup.burnedIn = c.burnedIn
+        setup.undefacedHeads = c.undefacedHeads
+        // OCR and the database first: a run that cannot check the pixels creates nothing.
+        let (store, processor) = try setup.open()
         do {
             try FileManager.default.createDirectory(at: c.output, withIntermediateDirectories: true)
         } catch {
             throw ConfigurationError("--output \(c.output.path): cannot create: \(error.localizedDescription)")
-        }
-        let store: AuditStore
-        let secret: SiteSecret
-        let profile: Profile
-        do {
-            store = try AuditStore(path: c.database)
-            // A bare file name (`--database db.sqlite`) puts the secret in the current folder.
-            let secretFolder = (c.secret as NSString).deletingLastPathComponent
-            if !secretFolder.isEmpty {
-                do {
-                    try FileManager.default.createDirectory(atPath: secretFolder, withIntermediateDirectories: true,
-                                                            attributes: [.posixPermissions: 0o700])
-                } catch {
-                    throw ConfigurationError("--secret \(c.secret): cannot create its folder: \(SystemError.reason(error))")
-                }
-            }
-            secret = try SecretBinding.open(keyFile: c.secret, store: store, option: "--secret")
-            profile = try Profile(options: c.options)
-        } catch let error as AuditError {
-            throw ConfigurationError(error.reason)
-        } catch let error as ProfileError {
-            throw ConfigurationError(error.reason)
-        } catch let error as ConfigurationError {
-            throw error
-        } catch {
-            throw ConfigurationError("\(error)")
         }
         if let mapping = c.mapping {
             do {
@@ -143,14 +118,6 @@ public struct BatchRun: Sendable {
         } catch {
             throw ConfigurationError("--input \(c.input.path): cannot list: \(SystemError.reason(error))")
         }
-        var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
-        deidentifier.blankLocalizers = c.blankLocalizers
-        deidentifier.burnedIn = c.burnedIn
-        let processor = JobProcessor(deidentifier: deidentifier, store: store, outputRoot: c.output,
-                                     stagingRoot: c.output.appendingPathComponent(".ctdeid-staging"), workers: c.workers,
-                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
-                                                                              undefacedHeads: c.undefacedHeads) },
-                                     qaRoot: c.qa)
         return (processor, folders, loose)
     }
 

@@ -26,11 +26,6 @@ public struct Server: Sendable {
 
     public func run() async throws {
         let c = configuration
-        do {
-            try DicomToolkit.initialize()
-        } catch {
-            throw ConfigurationError(error.reason)
-        }
         for problem in c.unwritableTrees() { logger.warning("\(problem); the jobs that need it fail until it is mended") }
         // One service per inbox and per database, held until this returns (the kernel drops the locks
         // with the process, however it ends).
@@ -43,33 +38,14 @@ public struct Server: Sendable {
                                         guarding: "the inbox \(c.inbox.path)")
         let databaseLock = try ServiceLock(path: c.database + ".serve-lock", guarding: "the audit database \(c.database)")
         defer { withExtendedLifetime((inboxLock, databaseLock)) {} }
-        let store: AuditStore
-        let secret: SiteSecret
-        let profile: Profile
-        do {
-            store = try AuditStore(path: c.database)
-            secret = try SecretBinding.open(keyFile: c.keyFile, store: store, option: "key_file")
-            profile = try Profile(options: c.options)
-        } catch let error as AuditError {
-            // A busy or locked database is transient (a backup, an operator's transaction): exit 1 so
-            // systemd restarts the service; anything else about the database is configuration.
-            if error.isBusy { throw error }
-            throw ConfigurationError(error.reason)
-        } catch let error as ConfigurationError {
-            throw error
-        } catch {
-            throw ConfigurationError("\(error)")
-        }
-        var deidentifier = Deidentifier(profile: profile, uids: UIDRemapper(secret: secret))
-        deidentifier.blankLocalizers = c.blankLocalizers
-        deidentifier.burnedIn = c.burnedIn
-        try c.burnedIn.checkReady()
+        var setup = ProcessingSetup(database: c.database, secret: c.keyFile, secretOption: "key_file", options: c.options,
+                                    deface: c.deface, workers: c.workers, output: c.outbox, staging: c.stagingRoot, qa: c.qa,
+                                    owner: .serve)
+        setup.blankLocalizers = c.blankLocalizers
+        setup.burnedIn = c.burnedIn
+        setup.undefacedHeads = c.undefacedHeads
+        let (store, processor) = try setup.open()
         defer { BurnedInPolicy.closeReaders() }
-        let processor = JobProcessor(deidentifier: deidentifier,
-                                     store: store, outputRoot: c.outbox, stagingRoot: c.stagingRoot, workers: c.workers,
-                                     defacing: c.deface.map { SeriesDefacing(options: DefaceOptions(mode: $0), workers: c.workers,
-                                                                              undefacedHeads: c.undefacedHeads) },
-                                     qaRoot: c.qa, owner: .serve)
         let heartbeat = Heartbeat()
         let inbox = InboxService(configuration: c, processor: processor, store: store, notifier: notifier,
                                  heartbeat: heartbeat, logger: logger)

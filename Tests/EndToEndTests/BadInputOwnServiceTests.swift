@@ -276,6 +276,24 @@ extension BadInputTests {
         XCTAssertNotEqual(result.status, 2, "a transient condition must not use the exit status systemd does not restart")
     }
 
+    /// `run` is set up as `serve` is (`ProcessingSetup`): a database another process holds locked is
+    /// transient for both, exit 1 (try again), not the configuration error (exit 2).
+    func testRunWithTheDatabaseLockedExitsOneNotTwo() throws {
+        let dir = try temporaryDirectory()
+        let input = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        let database = dir.appendingPathComponent("db.sqlite").path
+        let arguments = ["run", "--input", input.path, "--output", dir.appendingPathComponent("out").path, "--database", database, "--quiet"]
+        // A first run with nothing to do creates the database; then another process locks it.
+        let first = try runCTDeid(arguments)
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        let lock = try DatabaseLock(database, exclusive: true)
+        defer { lock.release() }
+        let result = try runCTDeid(arguments)
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        XCTAssertTrue((result.stdout + result.stderr).contains("database is locked"), result.stdout + result.stderr)
+    }
+
     func testDatabaseWriteLockedAtStartTheServiceWaitsInsteadOfExiting() throws {
         let (tree, patient) = try ownTree(patient: 43, slices: 3)
         let lock = try DatabaseLock(tree.database, exclusive: false)
