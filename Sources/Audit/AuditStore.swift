@@ -13,11 +13,14 @@ public final class AuditStore: Sendable {
     public let path: String
     /// The file opened (device and inode), to notice it being deleted or replaced under the process.
     private let identity: FileStamp?
+    /// Opened by `init(inMemory:)`: no file to verify.
+    private let isInMemory: Bool
 
     /// Opens the database at `path`; `create: false` (the read-only commands) refuses a path where
     /// there is none rather than leave an empty database behind.
     public init(path: String, create: Bool = true) throws(AuditError) {
         self.path = path
+        isInMemory = false
         if !create && FileStamp(path: path) == nil {
             throw AuditError(reason: "there is no audit database at \(path) (check --database or the config file's database key)")
         }
@@ -70,6 +73,22 @@ public final class AuditStore: Sendable {
         }
     }
 
+    /// A database in memory, for tests of what is built on the audit: the same schema, triggers and
+    /// moves, gone with the store. There is no file, so nothing to keep private or to verify.
+    package init(inMemory: Void = ()) throws(AuditError) {
+        path = ":memory:"
+        identity = nil
+        isInMemory = true
+        do {
+            var config = Configuration()
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+            queue = try DatabaseQueue(configuration: config)
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw AuditError(error, path: ":memory:", context: "cannot open an audit database in memory")
+        }
+    }
+
     public func recordSeries(job: Int64, _ record: SeriesRecord) throws(AuditError) {
         try write { db in
             try db.execute(sql: "DELETE FROM series WHERE job_id = ? AND series_index = ?", arguments: [job, record.index])
@@ -105,6 +124,7 @@ public final class AuditStore: Sendable {
     /// Throws unless `path` still names the file this store opened: deleted, moved away or replaced
     /// (same path, another inode), the records written from now on would be lost with the old file.
     public func verifyIdentity() throws(AuditError) {
+        if isInMemory { return }
         let what: String
         if let current = FileStamp(path: path) {
             guard let identity, !current.isSameFile(as: identity) else { return }
