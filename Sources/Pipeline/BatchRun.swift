@@ -1,5 +1,4 @@
 import Audit
-import DICOM
 import Defacing
 import Deidentification
 import Dispatch

@@ -75,9 +75,10 @@ public struct FaceReview: Sendable {
         }, write: { files, face in
             // Only the files of defaced series are written.
             for index in files {
-                guard case .deface? = face(index) else { continue }
+                let instructions = face(index)
+                guard case .deface? = instructions else { continue }
                 var file = try DicomFile(path: paths[index], lazyThreshold: 64 * 1024)
-                let pixels = FilePixels.process(&file, input: nil, path: paths[index], face: face(index), text: burnedIn)
+                let pixels = FilePixels.process(&file, input: nil, path: paths[index], face: instructions, text: burnedIn)
                 if let reason = pixels.quarantine {
                     if case .cannotDeface = reason { throw DicomError(reason: "\(folder.files[index].relativePath): \(reason)") }
                     withheld += 1

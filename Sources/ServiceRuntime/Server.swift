@@ -1,15 +1,10 @@
 import Audit
-import DICOM
-import Defacing
 import Deidentification
-import Dispatch
 import Foundation
 import Logging
-import Mapping
 import Pipeline
 import Platform
 import ServiceLifecycle
-import Synchronization
 import Watcher
 
 /// `ctdeid serve`: recovery, the inbox loop and the watchdog, composed as services.
