@@ -70,11 +70,14 @@ let package = Package(
                 swiftSettings: optimised),
         // Watcher: the inbox, watched (inotify or polling) until a folder settles.
         .target(name: "Watcher", dependencies: ["Platform"], swiftSettings: optimised),
+        // Settings: every setting declared once (key, values, default, help); the TOML reader and the
+        // shipped commented config follow from it.
+        .target(name: "Settings", dependencies: ["Platform", .product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: optimised),
         // ServiceRuntime: `serve` (the service, its configuration, recovery after a crash, its lock).
         .target(name: "ServiceRuntime", dependencies: [
-            "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform",
+            "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: optimised),
         // Synthetic CT studies with planted PHI: used by tests, `make demo` and `make bench`.
@@ -82,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "Daemon",
             dependencies: [
-                "ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM",
+                "ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM",
                 "Platform", "Fixtures", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -95,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
+                "ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -103,7 +106,7 @@ let package = Package(
         .testTarget(name: "FixturesTests", dependencies: ["Fixtures"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ServiceRuntime", "Pipeline", "Watcher", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
+            dependencies: ["ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ],

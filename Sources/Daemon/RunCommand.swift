@@ -4,6 +4,7 @@ import Deidentification
 import Foundation
 import Pipeline
 import Platform
+import Settings
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,22 +41,22 @@ struct RunCommand: ParsableCommand {
         """, valueName: "list"))
     var options: String = "default"
 
-    @Option(name: .long, help: "Files processed in parallel (default: number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .long, help: setting("workers", "n"))
+    var workers: Int = 0
 
-    @Flag(name: .long, help: "Keep folder and file names below the patient folder (they often hold names, dates or UIDs).")
+    @Flag(name: .long, help: ArgumentHelp(SettingsTable.setting("keep_names").help.replacingOccurrences(of: ": true or false", with: "")))
     var keepNames = false
 
-    @Option(name: .long, help: ArgumentHelp("Face removal in axial head CT series: remove (voxels become air, -1000 HU), noise (air-like noise), or off (metadata only). Head series that cannot be defaced are quarantined unless off.", valueName: "mode"))
+    @Option(name: .long, help: setting("deface", "mode"))
     var deface: String = "remove"
 
-    @Option(name: .long, help: ArgumentHelp("Localizers/scouts (they show the face in profile): quarantine, or blank (delivered with every pixel set to air).", valueName: "policy"))
+    @Option(name: .long, help: setting("localizers", "policy"))
     var localizers: String = "quarantine"
 
-    @Option(name: .long, help: ArgumentHelp("Text burned into the pixels of any image (CT, MR, PET; every frame, whatever BurnedInAnnotation says): mask (set to the background, image delivered), quarantine (image not delivered), or off (pixels not checked; BurnedInAnnotation=YES quarantined).", valueName: "policy"))
+    @Option(name: .long, help: setting("burned_in", "policy"))
     var burnedIn: String = "mask"
 
-    @Option(name: .long, help: ArgumentHelp("MR and PET series of the head (or whose header names no part of the body), which are not defaced: quarantine (reason face-not-removed), or deliver (with the face, marked RecognizableVisualFeatures=YES). Only with defacing on.", valueName: "policy"))
+    @Option(name: .long, help: setting("undefaced_heads", "policy"))
     var undefacedHeads: String = "quarantine"
 
     @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series (default: qa/ beside the database; never inside the output).", valueName: "dir"))
@@ -65,11 +66,12 @@ struct RunCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if deface != "off" && DefaceMode(rawValue: deface) == nil { throw ValidationError("--deface must be off, remove or noise") }
-        if !["quarantine", "blank"].contains(localizers) { throw ValidationError("--localizers must be quarantine or blank") }
-        if BurnedInPolicy(rawValue: burnedIn) == nil { throw ValidationError("--burned-in must be mask, quarantine or off") }
-        if UndefacedHeads(rawValue: undefacedHeads) == nil { throw ValidationError("--undefaced-heads must be quarantine or deliver") }
+        // The same settings as `serve`'s, checked by the same table.
+        for (key, value) in [("workers", String(workers)), ("deface", deface), ("localizers", localizers),
+                             ("burned_in", burnedIn), ("undefaced_heads", undefacedHeads)] {
+            let setting = SettingsTable.setting(key)
+            if let problem = setting.problem(with: value) { throw ValidationError("\(setting.flag) \(value): \(problem)") }
+        }
         do {
             _ = try ProfileOption.parse(options)
         } catch {
@@ -84,7 +86,7 @@ struct RunCommand: ParsableCommand {
         var configuration = BatchConfiguration(
             input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
             mapping: mapping.map { URL(fileURLWithPath: $0) }, database: database, secret: secretPath,
-            options: optionSet, workers: workers, keepNames: keepNames, deface: DefaceMode(rawValue: deface),
+            options: optionSet, workers: workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : workers, keepNames: keepNames, deface: DefaceMode(rawValue: deface),
             qa: URL(fileURLWithPath: qa ?? (((database as NSString).deletingLastPathComponent as NSString).appendingPathComponent("qa"))))
         configuration.blankLocalizers = localizers == "blank"
         configuration.burnedIn = BurnedInPolicy(rawValue: burnedIn)!

@@ -4,46 +4,46 @@ import Foundation
 import Logging
 import Platform
 import ServiceRuntime
+import Settings
 
 /// The configuration file and the flags that override its keys, shared by the service commands.
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("TOML configuration file (default: /etc/ctdeid/ctdeid.toml when it exists, else the built-in ./var/ tree).", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Folder where patient folders are dropped.", valueName: "dir")) var inbox: String?
-    @Option(name: .long, help: ArgumentHelp("Folder that receives <De-identification_ID>/ studies.", valueName: "dir")) var outbox: String?
-    @Option(name: .long, help: ArgumentHelp("Staging folder; must be on the outbox's filesystem.", valueName: "dir")) var work: String?
-    @Option(name: .long, help: ArgumentHelp("Where inputs that cannot be made safe are kept.", valueName: "dir")) var quarantine: String?
-    @Option(name: .long, help: ArgumentHelp("Where inputs go after delivery (after_delivery = keep).", valueName: "dir")) var done: String?
-    @Option(name: .long, help: ArgumentHelp("Drop folder for mapping sheets (.xlsx/.csv), imported automatically.", valueName: "dir")) var mappings: String?
-    @Option(name: .long, help: ArgumentHelp("Audit database (SQLite, mode 0600).", valueName: "file")) var database: String?
-    @Option(name: .long, help: ArgumentHelp("Site secret for UID hashing and date offsets (mode 0600).", valueName: "file")) var keyFile: String?
-    @Option(name: .long, help: "Seconds a folder must stay unchanged before it is processed (default 10).") var settleSeconds: String?
-    @Option(name: .long, help: "Seconds between rescans of the inbox, for what inotify does not see (files written by other clients of an SMB or NFS share); 0 = none (default 30).") var rescanSeconds: String?
-    @Option(name: .long, help: "How the inbox is watched: inotify (events plus rescans) or poll (rescans only).") var watch: String?
-    @Option(name: .long, help: "Files processed in parallel (0 = number of cores).") var workers: String?
-    @Option(name: .long, help: "Profile options: none, default, or a comma list (see `ctdeid run --help`).") var options: String?
-    @Option(name: .long, help: "After delivery: keep (move the input to the done folder) or delete.") var afterDelivery: String?
-    @Option(name: .long, help: "Keep folder and file names below the patient folder: true or false.") var keepNames: String?
-    @Option(name: .long, help: "Seconds between watchdog pings (0 = from systemd's WATCHDOG_USEC).") var watchdogSeconds: String?
-    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
-    @Option(name: .long, help: "Face removal: remove, noise or off.") var deface: String?
-    @Option(name: .long, help: "Localizers/scouts: quarantine or blank.") var localizers: String?
-    @Option(name: .long, help: "Burned-in text in the pixels: mask, quarantine or off.") var burnedIn: String?
-    @Option(name: .long, help: "MR and PET series of the head (not defaced): quarantine or deliver.") var undefacedHeads: String?
-    @Option(name: .long, help: ArgumentHelp("Folder for the before/after PNG of each defaced series.", valueName: "dir")) var qa: String?
+    // One flag per setting of `SettingsTable`, named after its key, its help taken from the table
+    // (a test checks that every setting has its flag here).
+    @Option(name: .long, help: setting("inbox", "dir")) var inbox: String?
+    @Option(name: .long, help: setting("outbox", "dir")) var outbox: String?
+    @Option(name: .long, help: setting("work", "dir")) var work: String?
+    @Option(name: .long, help: setting("quarantine", "dir")) var quarantine: String?
+    @Option(name: .long, help: setting("done", "dir")) var done: String?
+    @Option(name: .long, help: setting("mappings", "dir")) var mappings: String?
+    @Option(name: .long, help: setting("database", "file")) var database: String?
+    @Option(name: .long, help: setting("key_file", "file")) var keyFile: String?
+    @Option(name: .long, help: setting("settle_seconds", "seconds")) var settleSeconds: String?
+    @Option(name: .long, help: setting("rescan_seconds", "seconds")) var rescanSeconds: String?
+    @Option(name: .long, help: setting("watch", "mode")) var watch: String?
+    @Option(name: .long, help: setting("workers", "n")) var workers: String?
+    @Option(name: .long, help: setting("options", "list")) var options: String?
+    @Option(name: .long, help: setting("after_delivery", "keep|delete")) var afterDelivery: String?
+    @Option(name: .long, help: setting("keep_names", "bool")) var keepNames: String?
+    @Option(name: .long, help: setting("watchdog_seconds", "seconds")) var watchdogSeconds: String?
+    @Option(name: .long, help: setting("log_level", "level")) var logLevel: String?
+    @Option(name: .long, help: setting("deface", "mode")) var deface: String?
+    @Option(name: .long, help: setting("qa", "dir")) var qa: String?
+    @Option(name: .long, help: setting("localizers", "policy")) var localizers: String?
+    @Option(name: .long, help: setting("burned_in", "policy")) var burnedIn: String?
+    @Option(name: .long, help: setting("undefaced_heads", "policy")) var undefacedHeads: String?
 
+    /// The flags given, by setting key: each `@Option` property is its key in camel case.
     var overrides: [String: String] {
         var values: [String: String] = [:]
-        let pairs: [(String, String?)] = [
-            ("inbox", inbox), ("outbox", outbox), ("work", work), ("quarantine", quarantine), ("done", done),
-            ("mappings", mappings), ("database", database), ("key_file", keyFile), ("settle_seconds", settleSeconds),
-            ("rescan_seconds", rescanSeconds), ("watch", watch),
-            ("workers", workers), ("options", options), ("after_delivery", afterDelivery), ("keep_names", keepNames),
-            ("watchdog_seconds", watchdogSeconds), ("log_level", logLevel), ("deface", deface), ("qa", qa), ("localizers", localizers), ("burned_in", burnedIn),
-            ("undefaced_heads", undefacedHeads),
-        ]
-        for (key, value) in pairs { if let value { values[key] = value } }
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, label != "_config", let option = child.value as? Option<String?>,
+                  let value = option.wrappedValue else { continue }
+            values[settingKey(property: String(label.dropFirst()))] = value
+        }
         return values
     }
 
@@ -107,5 +107,35 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             fail("\(error)", code: 1)
         }
+    }
+}
+
+/// A setting's `--help` entry, from the table.
+func setting(_ key: String, _ valueName: String) -> ArgumentHelp {
+    ArgumentHelp(SettingsTable.setting(key).flagHelp, valueName: valueName)
+}
+
+/// `keyFile` -> `key_file`.
+func settingKey(property: String) -> String {
+    property.reduce(into: "") { key, character in
+        if character.isUppercase { key += "_" + character.lowercased() } else { key.append(character) }
+    }
+}
+
+/// The commented configuration file, every setting with its default.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print the configuration file with every setting, its meaning and its default.",
+        discussion: """
+            The output is a valid ctdeid.toml that changes nothing: every key is set to its default.             With --packaged, the paths are those of the Debian package (/var/lib/ctdeid/...): this is             packaging/ctdeid.toml, installed as /etc/ctdeid/ctdeid.toml.
+            """
+    )
+
+    @Flag(name: .long, help: "The packaged config (absolute paths under /var/lib/ctdeid) instead of the built-in defaults.")
+    var packaged = false
+
+    func run() {
+        print(CommentedConfig.text(packaged: packaged), terminator: "")
     }
 }

@@ -2,7 +2,7 @@ import Defacing
 import Deidentification
 import Foundation
 import Platform
-import TOMLKit
+import Settings
 import Watcher
 
 /// What happens to an input folder once its study is delivered.
@@ -38,129 +38,34 @@ public struct ServiceConfiguration: Sendable {
     public var burnedIn: BurnedInPolicy
     public var undefacedHeads: UndefacedHeads
 
-    /// Every key, with its default, in the order the packaged config documents them.
-    public static let defaults: [(key: String, value: String)] = [
-        ("inbox", "var/inbox"), ("outbox", "var/outbox"), ("work", "var/work"), ("quarantine", "var/quarantine"),
-        ("done", "var/done"), ("mappings", "var/mappings"), ("database", "var/ctdeid.sqlite"),
-        ("key_file", "var/secret.key"), ("settle_seconds", "10"),
-        ("rescan_seconds", "30"), ("watch", "inotify"), ("workers", "0"), ("options", "default"),
-        ("after_delivery", "keep"), ("keep_names", "false"), ("watchdog_seconds", "0"), ("log_level", "info"),
-        ("deface", "remove"), ("qa", "var/qa"), ("localizers", "quarantine"), ("burned_in", "mask"),
-        ("undefaced_heads", "quarantine"),
-    ]
-    public static var keys: [String] { defaults.map(\.key) }
-
-    /// Loads the configuration: defaults, then `file` (relative paths in it are resolved against its
-    /// folder), then `overrides` (flag values; relative paths against the working directory).
+    /// Loads the configuration: the defaults of `SettingsTable`, then `file` (relative paths in it are
+    /// resolved against its folder), then `overrides` (flag values by key; relative paths against the
+    /// working directory).
     public static func load(file: URL?, overrides: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        var values: [String: (value: String, base: URL, origin: String)] = [:]
-        for (key, value) in defaults { values[key] = (value, cwd, "default") }
-        if let file {
-            let text: String
-            do {
-                text = try String(contentsOf: file, encoding: .utf8)
-            } catch {
-                throw ConfigurationError("config file \(file.path): cannot read: \(error.localizedDescription)")
-            }
-            let table: TOMLTable
-            do {
-                table = try TOMLTable(string: text)
-            } catch {
-                throw ConfigurationError("config file \(file.path): not valid TOML: \(error)")
-            }
-            let base = file.deletingLastPathComponent()
-            for key in table.keys {
-                guard keys.contains(key), let value = table[key] else {
-                    throw ConfigurationError("config file \(file.path): unknown key '\(key)'; known keys: \(keys.joined(separator: ", "))")
-                }
-                let text: String
-                if let string = value.string { text = string }
-                else if let int = value.int { text = String(int) }
-                else if let double = value.double { text = String(double) }
-                else if let bool = value.bool { text = String(bool) }
-                else { throw ConfigurationError("config file \(file.path): key '\(key)' must be a string, number or boolean") }
-                values[key] = (text, base, "config file \(file.path)")
-            }
-        }
-        for (key, value) in overrides {
-            guard keys.contains(key) else { throw ConfigurationError("unknown setting '\(key)'") }
-            values[key] = (value, cwd, "flag --\(key.replacingOccurrences(of: "_", with: "-"))")
-        }
-
-        func raw(_ key: String) -> (value: String, base: URL, origin: String) { values[key]! }
-        func refuse(_ key: String, _ why: String) -> ConfigurationError {
-            let v = raw(key)
-            return ConfigurationError("\(v.origin): \(key) = \"\(v.value)\": \(why)")
-        }
-        func path(_ key: String) throws(ConfigurationError) -> URL {
-            let v = raw(key)
-            guard !v.value.isEmpty else { throw refuse(key, "must not be empty") }
-            guard !v.value.contains("\0") else { throw refuse(key, "contains a NUL byte") }
-            let url = v.value.hasPrefix("/") ? URL(fileURLWithPath: v.value) : v.base.appendingPathComponent(v.value)
-            return url.standardizedFileURL
-        }
-        func number(_ key: String, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
-            guard let n = Double(raw(key).value), n.isFinite else { throw refuse(key, "not a number") }
-            guard range.contains(n) else { throw refuse(key, "must be between \(Int(range.lowerBound)) and \(Int(range.upperBound))") }
-            return n
-        }
-        func flag(_ key: String) throws(ConfigurationError) -> Bool {
-            switch raw(key).value.lowercased() {
-            case "true", "yes", "1": return true
-            case "false", "no", "0": return false
-            default: throw refuse(key, "must be true or false")
-            }
-        }
-
+        let settings = try SettingValues(file: file, overrides: overrides)
         let options: Set<ProfileOption>
         do {
-            options = try ProfileOption.parse(raw("options").value)
+            options = try ProfileOption.parse(settings.text("options"))
         } catch {
-            throw refuse("options", error.reason)
+            throw settings.refuse("options", error.reason)
         }
-        guard let afterDelivery = AfterDelivery(rawValue: raw("after_delivery").value) else {
-            throw refuse("after_delivery", "must be keep (move the input to the done folder) or delete")
-        }
-        let logLevel = raw("log_level").value
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
-            throw refuse("log_level", "must be one of trace, debug, info, notice, warning, error, critical")
-        }
-        func localizers() throws(ConfigurationError) -> Bool {
-            switch raw("localizers").value {
-            case "quarantine": return false
-            case "blank": return true
-            default: throw refuse("localizers", "must be quarantine or blank (every pixel set to air)")
-            }
-        }
-        guard let burnedIn = BurnedInPolicy(rawValue: raw("burned_in").value) else {
-            throw refuse("burned_in", "must be mask (text in the pixels masked, image delivered), quarantine, or off (pixels not checked)")
-        }
-        guard let undefacedHeads = UndefacedHeads(rawValue: raw("undefaced_heads").value) else {
-            throw refuse("undefaced_heads", "must be quarantine (MR and PET series of the head are not delivered) or deliver (delivered with the face, marked RecognizableVisualFeatures=YES)")
-        }
-        let workerCount = Int(try number("workers", 0...256))
-        guard let watch = WatchMode(rawValue: raw("watch").value) else {
-            throw refuse("watch", "must be inotify (events, plus a rescan every rescan_seconds) or poll (rescans only, for inboxes on SMB or NFS shares)")
-        }
-        let deface: DefaceMode?
-        switch raw("deface").value {
-        case "off": deface = nil
-        case let value:
-            guard let mode = DefaceMode(rawValue: value) else { throw refuse("deface", "must be off, remove or noise") }
-            deface = mode
-        }
+        // The choices were checked against the table; these conversions cannot fail.
+        let workers = settings.count("workers")
+        let deface = settings.text("deface") == "off" ? nil : DefaceMode(rawValue: settings.text("deface"))!
         let configuration = ServiceConfiguration(
-            inbox: try path("inbox"), outbox: try path("outbox"), work: try path("work"),
-            quarantine: try path("quarantine"), done: try path("done"), mappings: try path("mappings"),
-            database: try path("database").path, keyFile: try path("key_file").path,
-            settleSeconds: try number("settle_seconds", 0...86400),
-            rescanSeconds: try number("rescan_seconds", 0...86400), watch: watch,
-            workers: workerCount == 0 ? ProcessInfo.processInfo.activeProcessorCount : workerCount,
-            options: options, afterDelivery: afterDelivery, keepNames: try flag("keep_names"),
-            watchdogSeconds: try number("watchdog_seconds", 0...3600), logLevel: logLevel,
-            deface: deface, qa: try path("qa"), blankLocalizers: try localizers(), burnedIn: burnedIn,
-            undefacedHeads: undefacedHeads)
+            inbox: settings.path("inbox"), outbox: settings.path("outbox"), work: settings.path("work"),
+            quarantine: settings.path("quarantine"), done: settings.path("done"), mappings: settings.path("mappings"),
+            database: settings.path("database").path, keyFile: settings.path("key_file").path,
+            settleSeconds: settings.number("settle_seconds"), rescanSeconds: settings.number("rescan_seconds"),
+            watch: WatchMode(rawValue: settings.text("watch"))!,
+            workers: workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : workers,
+            options: options, afterDelivery: AfterDelivery(rawValue: settings.text("after_delivery"))!,
+            keepNames: settings.bool("keep_names"), watchdogSeconds: settings.number("watchdog_seconds"),
+            logLevel: settings.text("log_level"), deface: deface, qa: settings.path("qa"),
+            blankLocalizers: settings.text("localizers") == "blank",
+            burnedIn: BurnedInPolicy(rawValue: settings.text("burned_in"))!,
+            undefacedHeads: UndefacedHeads(rawValue: settings.text("undefaced_heads"))!)
+        let refuse = settings.refuse
         try configuration.checkTrees(refuse: refuse)
         return configuration
     }

@@ -2,6 +2,7 @@ import Deidentification
 import Fixtures
 import Foundation
 import GRDB
+import Settings
 import XCTest
 
 /// `ctdeid serve` as a process on temporary trees: real inotify, real SQLite, kill -9.
@@ -344,5 +345,19 @@ final class DatagramReceiver: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return received
+    }
+}
+
+extension ServiceTests {
+    /// Every setting of the table can be given as a flag of `serve`, named after its key.
+    func testEverySettingIsAServeFlag() throws {
+        let help = try runCTDeid(["serve", "--help"])
+        XCTAssertEqual(help.status, 0)
+        for setting in SettingsTable.all {
+            XCTAssertTrue(help.stdout.contains(setting.flag + " "), "\(setting.flag) in `ctdeid serve --help`")
+        }
+        let config = try runCTDeid(["config"])
+        XCTAssertEqual(config.status, 0)
+        XCTAssertTrue(config.stdout.contains("inbox = \"var/inbox\""), config.stdout)
     }
 }
