@@ -158,6 +158,23 @@ extension AuditStore {
             // `delivering` is a state of its own; it was a reason on `processing`.
             try db.execute(sql: "UPDATE jobs SET state = 'delivering', reason = NULL WHERE state = 'processing' AND reason = 'delivering'")
         }
+        migrator.registerMigration("v8") { db in
+            // A job's reason has a code beside its sentence (`JobReason`); programs match the code.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN reason_code TEXT")
+            // Older rows get theirs from the sentence, whose first word was the code where it had one.
+            let sentences: [(JobReason.Code, String)] = JobReason.Code.allCases.map { ($0, $0.rawValue + ":%") } + [
+                (.someFilesQuarantined, "delivered; some files quarantined"), (.everyFileQuarantined, "every file was quarantined"),
+                (.folderChanged, "the folder changed%"), (.stagingFailed, "staging failed:%"), (.deliveryFailed, "delivery failed:%"),
+                (.folderUnreadable, "% (processed again once the folder changes, e.g. its permissions)"),
+                (.folderRemoved, "the folder was removed from the inbox%"), (.folderRemoved, "retry requested, but the folder%"),
+                (.mappingImported, "mapping imported"), (.retryRequested, "retry requested by an operator"),
+                (.recovered, "delivery completed before %"), (.recovered, "interrupted; redone after %"),
+            ]
+            for (code, pattern) in sentences {
+                try db.execute(sql: "UPDATE jobs SET reason_code = ? WHERE reason_code IS NULL AND reason LIKE ?",
+                               arguments: [code.rawValue, pattern])
+            }
+        }
         return migrator
     }
 }

@@ -168,7 +168,7 @@ public final class AuditStore: Sendable {
     }
 
     /// Moves a job to a state and appends its event, in one transaction.
-    public func transition(job: Int64, to state: JobState, reason: String? = nil, deidentificationID: String? = nil,
+    public func transition(job: Int64, to state: JobState, reason: JobReason? = nil, deidentificationID: String? = nil,
                            outputPath: String? = nil, durable: Bool = true) throws(AuditError) {
         try write(durable: durable) { db in
             try Self.move(db, job: job, to: state, reason: reason, deidentificationID: deidentificationID, outputPath: outputPath)
@@ -177,7 +177,7 @@ public final class AuditStore: Sendable {
 
     /// The one place a job's state is written: refused unless its lifecycle allows the move
     /// (`JobState.moves`), and recorded as an event.
-    private static func move(_ db: Database, job: Int64, to state: JobState, reason: String?, deidentificationID: String? = nil,
+    private static func move(_ db: Database, job: Int64, to state: JobState, reason: JobReason?, deidentificationID: String? = nil,
                              outputPath: String? = nil, force: Bool? = nil) throws {
         guard let current = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [job]) else {
             throw AuditError(reason: "no job \(job)")
@@ -186,10 +186,10 @@ public final class AuditStore: Sendable {
             throw AuditError(reason: "job \(job) is \(current); it cannot move to \(state.rawValue)")
         }
         try db.execute(sql: """
-            UPDATE jobs SET state = ?, reason = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
+            UPDATE jobs SET state = ?, reason = ?, reason_code = ?, deid_id = coalesce(?, deid_id), output_path = coalesce(?, output_path),
                 force = coalesce(?, force), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?
-            """, arguments: [state.rawValue, reason, deidentificationID, outputPath, force, job])
-        try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, ?, ?)", arguments: [job, state.rawValue, reason])
+            """, arguments: [state.rawValue, reason?.text, reason?.code.rawValue, deidentificationID, outputPath, force, job])
+        try db.execute(sql: "INSERT INTO events (job_id, state, reason) VALUES (?, ?, ?)", arguments: [job, state.rawValue, reason?.text])
     }
 
     /// Records a job's files in one transaction, with the counts on the job row.
@@ -246,6 +246,8 @@ public final class AuditStore: Sendable {
         public let folder: String
         public let state: JobState
         public let reason: String?
+        /// What programs match; `reason` is the sentence.
+        public let reasonCode: JobReason.Code?
         public let deidentificationID: String?
         public let outputPath: String?
         public let options: String?
@@ -267,6 +269,7 @@ public final class AuditStore: Sendable {
             folder = row["folder"]
             state = JobState(rawValue: row["state"]) ?? .failed
             reason = row["reason"]
+            reasonCode = (row["reason_code"] as String?).flatMap(JobReason.Code.init(rawValue:))
             deidentificationID = row["deid_id"]
             outputPath = row["output_path"]
             options = row["options"]
@@ -388,8 +391,8 @@ public final class AuditStore: Sendable {
             guard [.held, .failed, .quarantined].contains(detail.state) else {
                 throw AuditError(reason: "job \(job) is \(detail.state.rawValue); only held, failed or quarantined jobs can be retried")
             }
-            let force = (detail.reason ?? "").hasPrefix("duplicate")
-            try Self.move(db, job: job, to: .queued, reason: "retry requested by an operator", force: force)
+            let force = detail.reasonCode == .duplicate
+            try Self.move(db, job: job, to: .queued, reason: .retryRequested, force: force)
             return detail
         }
     }

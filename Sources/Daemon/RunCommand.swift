@@ -116,7 +116,7 @@ struct RunCommand: ParsableCommand {
                             summary.seconds, rate))
         for job in summary.jobs {
             var line = "  job \(job.jobID): \(job.state.rawValue)"
-            if let reason = job.reason { line += " (\(reason))" }
+            if let reason = job.reason { line += " (\(reason.text))" }
             line += ", \(job.delivered) delivered"
             if job.quarantined > 0 {
                 line += ", \(job.quarantined) quarantined [" + job.quarantineReasons.sorted { $0.key < $1.key }

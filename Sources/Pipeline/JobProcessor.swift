@@ -50,9 +50,9 @@ public struct JobProcessor: Sendable {
         switch outcome {
         case .staged(let staged): return try deliver(staged)
         case .finished(let result): return result
-        case .interrupted: return JobResult(jobID: job, state: .processing, reason: "interrupted", delivered: 0,
+        case .interrupted: return JobResult(jobID: job, state: .processing, reason: .interrupted, delivered: 0,
                                             quarantined: 0, ignored: 0, outputPath: nil, quarantineReasons: [:])
-        case .changed: return try finish(job, folder, .failed, "the folder changed while it was processed; run again")
+        case .changed: return try finish(job, folder, .failed, .changedWhileProcessed)
         }
     }
 
@@ -72,12 +72,10 @@ public struct JobProcessor: Sendable {
     /// is derived from the ID, so it comes out the same).
     public func begin(_ folder: PatientFolder, job: Int64, force: Bool = false, durable: Bool = true) throws(AuditError) -> StageBeginning {
         guard let id = try store.deidentificationID(forAccession: folder.name) else {
-            let reason = RawName.isUTF8(folder.name) ? "no-mapping: the folder name is not in any imported mapping sheet"
-                : "no-mapping: the folder name is not valid UTF-8 (recorded with \\xNN for its other bytes), so no mapping sheet holds it; rename the folder to its accession number"
-            return .ended(.finished(try finish(job, folder, .held, reason)))
+            return .ended(.finished(try finish(job, folder, .held, .noMapping(isUTF8: RawName.isUTF8(folder.name)))))
         }
         if folder.files.isEmpty {
-            return .ended(.finished(try finish(job, folder, .held, "empty: the folder holds no files", id: id)))
+            return .ended(.finished(try finish(job, folder, .held, .empty, id: id)))
         }
         try store.transition(job: job, to: .processing, deidentificationID: id, durable: durable)
 
@@ -160,7 +158,7 @@ public struct JobProcessor: Sendable {
         // job fails whole, nothing partial is delivered, and the input stays for a retry.
         if let failure = works.compactMap(\.stagingFailure).first {
             try? FileManager.default.removeItem(at: staging)
-            return .finished(try finish(job, folder, .failed, "staging failed: \(failure); the input stays in place for a retry",
+            return .finished(try finish(job, folder, .failed, .stagingFailed(failure),
                                         records: withoutDelivery(records, reason: "not delivered: staging failed"), id: id))
         }
         if let held = try heldForMismatch(job, folder, records, patients: Set(works.compactMap(\.patient)).count, id: id) {
@@ -173,7 +171,7 @@ public struct JobProcessor: Sendable {
         }
         guard records.contains(where: { $0.outcome == .delivered }) else {
             try? FileManager.default.removeItem(at: staging)
-            return .finished(try finish(job, folder, .quarantined, "every file was quarantined", records: records, id: id))
+            return .finished(try finish(job, folder, .quarantined, .everyFileQuarantined, records: records, id: id))
         }
         return .staged(StagedJob(job: job, folder: folder, deidentificationID: id, records: records,
                                  stagedStudy: stagedStudy, studyName: studyName))
@@ -220,11 +218,11 @@ public struct JobProcessor: Sendable {
     /// Held before delivery when the files disagree with the folder (accession) or with each other (patient).
     package func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], patients: Int,
                          id: String) throws(AuditError) -> JobResult? {
-        let reason: String
+        let reason: JobReason
         if records.contains(where: { $0.reason == "accession-mismatch" }) {
-            reason = "accession-mismatch: AccessionNumber in the files differs from the folder name"
+            reason = .accessionMismatch
         } else if patients > 1 {
-            reason = "patient-mismatch: the folder holds files of \(patients) patients (PatientID); one folder must be one patient's study"
+            reason = .patientMismatch(patients: patients)
         } else {
             return nil
         }
@@ -252,9 +250,8 @@ public struct JobProcessor: Sendable {
         }
         let contents = copies == 0 ? "different contents" : copies == shared.count ? "byte-identical copies"
             : "\(copies) of the groups byte-identical copies"
-        let reason = "sop-instance-uid-conflict: duplicate SOPInstanceUIDs, \(files) files sharing \(shared.count) UID(s) "
-            + "(\(contents)); downstream they would be one object. Remove the extra files and the folder is processed again"
-        return try finish(job, folder, .held, reason, records: records, id: id)
+        return try finish(job, folder, .held, .instanceUIDConflict(files: files, uids: shared.count, contents: contents),
+                          records: records, id: id)
     }
 
     /// The records with each image's series number (1, 2, ... by the series' first file), and one QA
@@ -332,7 +329,7 @@ public struct JobProcessor: Sendable {
         if FileManager.default.fileExists(atPath: destination.path) {
             try? FileManager.default.removeItem(at: staging)
             return try finish(staged.job, staged.folder, .held,
-                              "duplicate: this study is already in the output (\(relativeOutput)); nothing was written",
+                              .duplicate(output: relativeOutput),
                               records: withoutDelivery(staged.records, reason: "duplicate of an earlier delivery"), id: id)
         }
         do {
@@ -349,11 +346,11 @@ public struct JobProcessor: Sendable {
             throw error
         } catch {
             try? FileManager.default.removeItem(at: staging)
-            return try finish(staged.job, staged.folder, .failed, "delivery failed: \(SystemError.reason(error))",
+            return try finish(staged.job, staged.folder, .failed, .deliveryFailed(SystemError.reason(error)),
                               records: withoutDelivery(staged.records, reason: "not delivered: delivery failed"), id: id)
         }
         let quarantined = staged.records.contains { $0.outcome == .quarantined }
-        return try finish(staged.job, staged.folder, .delivered, quarantined ? "delivered; some files quarantined" : nil,
+        return try finish(staged.job, staged.folder, .delivered, quarantined ? .someFilesQuarantined : nil,
                           records: staged.records, output: relativeOutput, id: id, filesRecorded: true)
     }
 
@@ -365,7 +362,7 @@ public struct JobProcessor: Sendable {
 
     /// Records the job's files (unless `filesRecorded`: the delivery recorded these very records
     /// before its rename) and its final state.
-    package func finish(_ job: Int64, _ folder: PatientFolder, _ state: JobState, _ reason: String?, records: [FileRecord] = [],
+    package func finish(_ job: Int64, _ folder: PatientFolder, _ state: JobState, _ reason: JobReason?, records: [FileRecord] = [],
                 output: String? = nil, id: String? = nil, filesRecorded: Bool = false) throws(AuditError) -> JobResult {
         let ignored = ignoredRecords(folder)
         if !filesRecorded { try store.recordFiles(job: job, records + ignored) }

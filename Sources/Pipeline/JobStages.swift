@@ -12,7 +12,7 @@ import Synchronization
 public struct JobResult: Sendable {
     public let jobID: Int64
     public let state: JobState
-    public let reason: String?
+    public let reason: JobReason?
     public let delivered: Int
     public let quarantined: Int
     public let ignored: Int
@@ -22,7 +22,7 @@ public struct JobResult: Sendable {
     public let quarantineReasons: [String: Int]
 
     /// A duplicate was delivered earlier: nothing is missing.
-    public var isDuplicate: Bool { (reason ?? "").hasPrefix("duplicate") }
+    public var isDuplicate: Bool { reason?.code == .duplicate }
 }
 
 /// A job whose files are de-identified in staging, ready to be moved into the output.

@@ -27,7 +27,7 @@ final class InboxService: Service, @unchecked Sendable {
         var job: Int64
         var state: JobState
         var lastChange: Double
-        var reason: String?
+        var reason: JobReason.Code?
         /// The folder's signature when last walked (by a scan, or when it was about to be queued); nil
         /// when its last change was reported by inotify.
         var signature: InboxEntry?
@@ -233,7 +233,7 @@ final class InboxService: Service, @unchecked Sendable {
                 entry.lastChange = now
                 entry.signature = nil
                 if entry.state != .settling {
-                    try store.transition(job: entry.job, to: .settling, reason: "the folder changed")
+                    try store.transition(job: entry.job, to: .settling, reason: .folderChanged(whileProcessed: false))
                     entry.state = .settling
                     queue.removeAll { $0 == name }
                 }
@@ -279,7 +279,7 @@ final class InboxService: Service, @unchecked Sendable {
     func folderRemoved(_ name: String) throws {
         guard let entry = tracked.removeValue(forKey: name) else { return }
         queue.removeAll { $0 == name }
-        try store.transition(job: entry.job, to: .failed, reason: "the folder was removed from the inbox before it was delivered")
+        try store.transition(job: entry.job, to: .failed, reason: .folderRemoved)
         logger.warning("job \(entry.job): folder removed from the inbox before delivery")
     }
 
@@ -309,9 +309,9 @@ final class InboxService: Service, @unchecked Sendable {
         let latest = try store.latestMappingImport()
         if latest != lastMappingImport {
             lastMappingImport = latest
-            for (name, entry) in tracked where entry.state == .held && (entry.reason ?? "").hasPrefix("no-mapping") {
+            for (name, entry) in tracked where entry.state == .held && entry.reason == .noMapping {
                 if try store.deidentificationID(forAccession: name) != nil {
-                    try store.transition(job: entry.job, to: .queued, reason: "mapping imported")
+                    try store.transition(job: entry.job, to: .queued, reason: .mappingImported)
                     tracked[name]?.state = .queued
                     queue.append(name)
                     logger.info("job \(entry.job): released, a mapping sheet now holds its key")
@@ -321,7 +321,7 @@ final class InboxService: Service, @unchecked Sendable {
         for job in try store.jobs(in: [.queued], ownedBy: .serve) {
             guard let entry = tracked[job.folder], entry.job == job.id else {
                 if tracked[job.folder] == nil {
-                    try store.transition(job: job.id, to: .failed, reason: "retry requested, but the folder is no longer in the inbox")
+                    try store.transition(job: job.id, to: .failed, reason: .retryWithoutFolder)
                 }
                 continue
             }
@@ -346,11 +346,11 @@ final class InboxService: Service, @unchecked Sendable {
             guard isFolderInInbox(name) else { return try folderRemoved(name) }
             // Still there but unreadable (permissions): failed once with the cause. The chmod that
             // fixes it is an event on the folder, which then settles and is processed again.
-            let reason = error.reason + " (processed again once the folder changes, e.g. its permissions)"
+            let reason = JobReason.folderUnreadable(error.reason)
             try store.transition(job: entry.job, to: .failed, reason: reason)
             tracked[name]?.state = .failed
-            tracked[name]?.reason = reason
-            logger.warning("job \(entry.job): failed (\(reason))")
+            tracked[name]?.reason = reason.code
+            logger.warning("job \(entry.job): failed (\(reason.text))")
             return
         }
         let force = try store.job(entry.job)?.force ?? false
@@ -390,7 +390,7 @@ final class InboxService: Service, @unchecked Sendable {
     /// removed; still there, it settles again, as its copy was not complete.
     func folderChangedWhileProcessed(_ name: String, job: Int64) throws {
         guard isFolderInInbox(name) else { return try folderRemoved(name) }
-        try store.transition(job: job, to: .settling, reason: "the folder changed while it was processed")
+        try store.transition(job: job, to: .settling, reason: .folderChanged(whileProcessed: true))
         tracked[name]?.state = .settling
         tracked[name]?.lastChange = Self.now()
     }
@@ -401,7 +401,7 @@ final class InboxService: Service, @unchecked Sendable {
 
     /// After a job ends: the input is moved or deleted once its delivery is committed.
     func settle(_ name: String, _ result: JobResult) throws {
-        let summary = "job \(result.jobID): \(result.state.rawValue)" + (result.reason.map { " (\($0))" } ?? "")
+        let summary = "job \(result.jobID): \(result.state.rawValue)" + (result.reason.map { " (\($0.text))" } ?? "")
             + ", \(result.delivered) delivered, \(result.quarantined) quarantined"
         switch result.state {
         case .delivered:
@@ -429,7 +429,7 @@ final class InboxService: Service, @unchecked Sendable {
         default:
             logger.warning("\(summary)")
             tracked[name]?.state = result.state
-            tracked[name]?.reason = result.reason
+            tracked[name]?.reason = result.reason?.code
         }
     }
 

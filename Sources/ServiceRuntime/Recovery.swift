@@ -22,11 +22,11 @@ struct Recovery {
                fm.fileExists(atPath: configuration.outbox.appendingPathComponent(output).path),
                !fm.fileExists(atPath: staging.appendingPathComponent((output as NSString).lastPathComponent).path) {
                 // The rename happened before the crash; only its record is missing.
-                try store.transition(job: job.id, to: .delivered, reason: "delivery completed before \(occasion)")
+                try store.transition(job: job.id, to: .delivered, reason: .deliveredBeforeRestart(occasion: occasion))
                 logger.info("job \(job.id): delivery had completed before \(occasion)")
             } else {
                 try? fm.removeItem(at: staging)
-                try store.transition(job: job.id, to: .queued, reason: "interrupted; redone after \(occasion)")
+                try store.transition(job: job.id, to: .queued, reason: .redoneAfterRestart(occasion: occasion))
                 logger.info("job \(job.id): interrupted; it is redone")
             }
         }

@@ -20,7 +20,7 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "DELETE FROM events") })
         XCTAssertThrowsError(try queue.write { try $0.execute(sql: "UPDATE events SET state = 'x'") })
         let migrations = try queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
+        XCTAssertEqual(migrations, ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
         // Reopening applies no migration twice and keeps the data.
         XCTAssertEqual(try AuditStore(path: path).jobs().map(\.state), ["delivered"])
     }
@@ -86,6 +86,41 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertNil(try upgraded.job(jobs[0])?.reason)
         XCTAssertEqual(try upgraded.job(jobs[0])?.outputPath, "DEID-0001/study-1")
         XCTAssertEqual(try upgraded.job(jobs[1])?.state, .processing)
+    }
+
+    /// A job's reason is a code and a sentence: the code is what the service matches (a held job is
+    /// released by a mapping only when it is `no-mapping`; a `duplicate` is forced on retry). Jobs of
+    /// a database from before the codes get theirs from their sentences when it is opened.
+    func testAJobReasonIsStoredAsCodeAndSentenceAndOlderReasonsGetTheirCode() throws {
+        let path = try temporaryDirectory().appendingPathComponent("audit.sqlite").path
+        let store = try AuditStore(path: path)
+        let reasons: [JobReason] = [.noMapping(isUTF8: true), .duplicate(output: "DEID-1/study-2"), .patientMismatch(patients: 2),
+                                    .folderUnreadable("cannot list: Permission denied"), .deliveryFailed("No space left on device")]
+        var jobs: [Int64] = []
+        for (index, reason) in reasons.enumerated() {
+            let job = try store.createJob(source: "/in/\(index)", folder: "\(index)", options: "", edition: "2024b", toolVersion: "t", owner: .serve)
+            try store.transition(job: job, to: .processing, deidentificationID: "DEID-\(index)")
+            try store.transition(job: job, to: reason.code == .deliveryFailed || reason.code == .folderUnreadable ? .failed : .held,
+                                 reason: reason)
+            XCTAssertEqual(try store.job(job)?.reason, reason.text)
+            XCTAssertEqual(try store.job(job)?.reasonCode, reason.code)
+            jobs.append(job)
+        }
+        XCTAssertEqual(try store.requestRetry(job: jobs[1]).reasonCode, .duplicate)
+        XCTAssertEqual(try store.job(jobs[1])?.force, true, "a duplicate is delivered again on retry")
+        XCTAssertEqual(try store.job(jobs[1])?.reasonCode, .retryRequested)
+        XCTAssertEqual(try store.requestRetry(job: jobs[2]).reasonCode, .patientMismatch)
+        XCTAssertEqual(try store.job(jobs[2])?.force, false)
+
+        // The same database as an older ctdeid left it: sentences only.
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "ALTER TABLE jobs DROP COLUMN reason_code")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v8'")
+        }
+        let upgraded = try AuditStore(path: path)
+        XCTAssertEqual(try jobs.map { try upgraded.job($0)?.reasonCode },
+                       [.noMapping, .retryRequested, .retryRequested, .folderUnreadable, .deliveryFailed])
     }
 
     /// `ctdeid run` commits a job's start without a flush; every other commit must still be flushed

@@ -32,7 +32,7 @@ final class JobProcessorTests: XCTestCase {
         let folder = try PatientFolder(url: dir.appendingPathComponent("in/\(patient.accessionNumber)"), keepNames: false)
         let job = try processor.createJob(for: folder.url)
         let result = try processor.result(of: try processor.stage(folder, job: job), job: job, folder: folder)
-        XCTAssertEqual(result.state, .delivered, result.reason ?? "")
+        XCTAssertEqual(result.state, .delivered, result.reason?.text ?? "")
         XCTAssertEqual(result.delivered, study.files.count)
         XCTAssertEqual(try store.events(job: job).map(\.state), ["discovered", "processing", "delivering", "delivered"])
         let output = try XCTUnwrap(result.outputPath)
@@ -54,7 +54,8 @@ final class JobProcessorTests: XCTestCase {
         let job = try processor.createJob(for: folder.url)
         let result = try processor.result(of: try processor.stage(folder, job: job), job: job, folder: folder)
         XCTAssertEqual(result.state, .held)
-        XCTAssertTrue(result.reason?.hasPrefix("no-mapping") == true, result.reason ?? "")
+        XCTAssertEqual(result.reason, .noMapping(isUTF8: true))
+        XCTAssertEqual(try store.job(job)?.reasonCode, .noMapping)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
     }
 }
