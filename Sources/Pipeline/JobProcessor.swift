@@ -122,10 +122,10 @@ public struct JobProcessor: Sendable {
                 try? FileManager.default.removeItem(at: staging)
                 return .interrupted
             }
-            if changedSinceListing(folder) { return .changed }
-            if let held = try heldForMismatch(job, folder, inspections.map(\.record),
-                                              patients: Set(inspections.compactMap(\.patient)).count, id: id) {
-                return .finished(held)
+            if let reason = mismatch(inspections.map(\.record), patients: Set(inspections.compactMap(\.patient)).count) {
+                // Files that vanished under this pass read as unreadable: check before the verdict.
+                if folder.hasChanged() { return .changed }
+                return .finished(try heldForMismatch(job, folder, inspections.map(\.record), reason, id: id))
             }
             var headers: [Int: SliceHeader] = [:]
             for (index, inspection) in inspections.enumerated() {
@@ -149,7 +149,7 @@ public struct JobProcessor: Sendable {
         let works = written.map { $0! }
         let records = numberedSeries(works, job: job)
         // Files that vanished under this pass (rm -rf) read as unreadable: check before recording any verdict.
-        if changedSinceListing(folder) {
+        if folder.hasChanged() {
             try? FileManager.default.removeItem(at: staging)
             return .changed
         }
@@ -161,9 +161,9 @@ public struct JobProcessor: Sendable {
             return .finished(try finish(job, folder, .failed, .stagingFailed(failure),
                                         records: withoutDelivery(records, reason: "not delivered: staging failed"), id: id))
         }
-        if let held = try heldForMismatch(job, folder, records, patients: Set(works.compactMap(\.patient)).count, id: id) {
+        if let reason = mismatch(records, patients: Set(works.compactMap(\.patient)).count) {
             try? FileManager.default.removeItem(at: staging)
-            return .finished(held)
+            return .finished(try heldForMismatch(job, folder, records, reason, id: id))
         }
         if let held = try heldForSharedInstanceUIDs(job, folder, works, id: id) {
             try? FileManager.default.removeItem(at: staging)
@@ -215,18 +215,17 @@ public struct JobProcessor: Sendable {
         }
     }
 
-    /// Held before delivery when the files disagree with the folder (accession) or with each other (patient).
-    package func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], patients: Int,
-                         id: String) throws(AuditError) -> JobResult? {
-        let reason: JobReason
-        if records.contains(where: { $0.reason == "accession-mismatch" }) {
-            reason = .accessionMismatch
-        } else if patients > 1 {
-            reason = .patientMismatch(patients: patients)
-        } else {
-            return nil
-        }
-        return try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
+    /// Why the files disagree with the folder (accession) or with each other (patient), if they do.
+    package func mismatch(_ records: [FileRecord], patients: Int) -> JobReason? {
+        if records.contains(where: { $0.reason == "accession-mismatch" }) { return .accessionMismatch }
+        if patients > 1 { return .patientMismatch(patients: patients) }
+        return nil
+    }
+
+    /// Held before delivery for a mismatch.
+    package func heldForMismatch(_ job: Int64, _ folder: PatientFolder, _ records: [FileRecord], _ reason: JobReason,
+                                 id: String) throws(AuditError) -> JobResult {
+        try finish(job, folder, .held, reason, records: withoutDelivery(records, reason: "job held before delivery"), id: id)
     }
 
     /// Held when different files carry one SOPInstanceUID: downstream they would be one object (an
@@ -274,11 +273,6 @@ public struct JobProcessor: Sendable {
             try? png.write(to: url)
         }
         return records
-    }
-
-    /// True when the folder is gone or no longer looks as it did when it was listed.
-    package func changedSinceListing(_ folder: PatientFolder) -> Bool {
-        (try? PatientFolder(url: folder.url, keepNames: true))?.signature != folder.signature
     }
 
     /// Records a judged series (and writes its QA renderings when defaced).

@@ -23,14 +23,25 @@ public struct PatientFolder: Sendable {
     public let name: String
     public let files: [PlannedFile]
     public let ignored: [IgnoredEntry]
-    /// Changes whenever a file is added, removed, grown or touched: a job is delivered only if
-    /// the folder looked the same before and after it was processed.
-    public let signature: Signature
+    /// How each folder and file looked when listed. A job is delivered only if the folder still
+    /// looks so after it was processed (`hasChanged`): the folder is listed once per pass, and
+    /// checked, not listed again, at its end.
+    private let stamps: [Stamp]
 
-    public struct Signature: Sendable, Equatable {
-        package var entries = 0
-        package var bytes: Int64 = 0
-        package var latestModification = 0.0
+    /// A listed path's modification time and size. A folder's time changes when an entry is added,
+    /// removed or renamed in it (hidden and `*.partial` ones too); a file's when it is written.
+    private struct Stamp: Sendable, Equatable {
+        let path: String
+        let seconds: Int
+        let nanoseconds: Int
+        let size: Int64
+
+        init(_ path: String, _ info: stat) {
+            self.path = path
+            seconds = info.st_mtim.tv_sec
+            nanoseconds = info.st_mtim.tv_nsec
+            size = Int64(info.st_size)
+        }
     }
 
     public init(url: URL, keepNames: Bool = false) throws(PipelineError) {
@@ -38,12 +49,23 @@ public struct PatientFolder: Sendable {
         name = url.lastPathComponent
         var files: [PlannedFile] = []
         var ignored: [IgnoredEntry] = []
-        var signature = Signature()
+        var stamps: [Stamp] = []
+        // The folder's own stamp first, so an entry added at its top is seen too.
+        if let info = RawName.lstat(url.path) { stamps.append(Stamp(url.path, info)) }
         try Self.walk(url.path, relative: "", output: "", keepNames: keepNames, files: &files, ignored: &ignored,
-                      signature: &signature)
+                      stamps: &stamps)
         self.files = files
         self.ignored = ignored
-        self.signature = signature
+        self.stamps = stamps
+    }
+
+    /// True when the folder is gone, or an entry was added, removed, renamed, written or touched
+    /// since it was listed. Stats what was listed; reads no folder again.
+    public func hasChanged() -> Bool {
+        stamps.contains { stamp in
+            guard let info = RawName.lstat(stamp.path) else { return true }
+            return Stamp(stamp.path, info) != stamp
+        }
     }
 
     /// A path deeper than the system allows: its files cannot be opened, so the folder is refused as
@@ -55,7 +77,7 @@ public struct PatientFolder: Sendable {
     /// UTF-8 still names its file; paths are in that form too (`folder.url.path + "/" + relativePath`).
     private static func walk(_ path: String, relative: String, output: String, keepNames: Bool,
                              files: inout [PlannedFile], ignored: inout [IgnoredEntry],
-                             signature: inout Signature) throws(PipelineError) {
+                             stamps: inout [Stamp]) throws(PipelineError) {
         let names: [String]
         switch RawName.list(path) {
         case .success(let listed): names = listed.sorted()
@@ -79,16 +101,13 @@ public struct PatientFolder: Sendable {
                 ignored.append(IgnoredEntry(relativePath: rel, reason: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }
-            signature.entries += 1
-            signature.bytes += Int64(info.st_size)
-            signature.latestModification = max(signature.latestModification,
-                                               Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+            stamps.append(Stamp(full, info))
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 directoryNumber += 1
                 let out = keepNames ? RawName.writable(name) : String(format: "D%03d", directoryNumber)
                 try walk(full, relative: rel, output: output.isEmpty ? out : output + "/" + out, keepNames: keepNames,
-                         files: &files, ignored: &ignored, signature: &signature)
+                         files: &files, ignored: &ignored, stamps: &stamps)
             case S_IFREG:
                 fileNumber += 1
                 let out = keepNames ? RawName.writable(name) : String(format: "IM%05d.dcm", fileNumber)

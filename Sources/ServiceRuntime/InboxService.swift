@@ -373,12 +373,7 @@ final class InboxService: Service, @unchecked Sendable {
         case .changed:
             try folderChangedWhileProcessed(name, job: job)
         case .staged(let staged):
-            // Anything that changed while we worked means the copy was not complete: start over.
-            let after = try? PatientFolder(url: url, keepNames: configuration.keepNames)
-            if after?.signature != before.signature {
-                try? FileManager.default.removeItem(at: processor.stagingFolder(job: job))
-                return try folderChangedWhileProcessed(name, job: job)
-            }
+            // The processor checked the folder at the end of staging (`.changed` otherwise).
             let result = try await Self.offload { () -> Result<JobResult, AuditError> in
                 Result { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
             }.get()

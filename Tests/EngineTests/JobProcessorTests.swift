@@ -58,4 +58,49 @@ final class JobProcessorTests: XCTestCase {
         XCTAssertEqual(try store.job(job)?.reasonCode, .noMapping)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
     }
+
+    /// A folder is listed once per pass and checked at its end: a file added (even a hidden one, in
+    /// a subfolder), written or removed after the listing is seen without listing it again.
+    func testAFolderChangedAfterItsListingIsSeen() throws {
+        let dir = try temporaryDirectory()
+        let patient = SyntheticPatient(seed: 19, index: 0)
+        let url = dir.appendingPathComponent("in/\(patient.accessionNumber)")
+        let study = try SyntheticStudy.writeSeries(patient: patient, slices: 3, rows: 32, columns: 32, into: url.appendingPathComponent("series"))
+        let changes: [(String, (URL) throws -> Void)] = [
+            ("a file added at the top", { try Data([1]).write(to: $0.appendingPathComponent("new.dcm")) }),
+            ("a hidden file added in a subfolder", { try Data([1]).write(to: $0.appendingPathComponent("series/.tmp")) }),
+            ("a file rewritten", { _ in try Data([1]).write(to: study.files[1]) }),
+            ("a file removed", { _ in try FileManager.default.removeItem(at: study.files[0]) }),
+            ("the folder removed", { try FileManager.default.removeItem(at: $0) }),
+        ]
+        for (what, change) in changes {
+            let folder = try PatientFolder(url: url)
+            XCTAssertFalse(folder.hasChanged(), "unchanged right after the listing (before: \(what))")
+            usleep(10_000)
+            try change(url)
+            XCTAssertTrue(folder.hasChanged(), what)
+        }
+    }
+
+    /// A file added while the job is staged: nothing is delivered or recorded as a verdict, and
+    /// staging is cleared, so the folder settles and is processed again.
+    func testAFolderThatChangesWhileItIsStagedIsNotDelivered() throws {
+        let dir = try temporaryDirectory()
+        let patient = SyntheticPatient(seed: 20, index: 0)
+        let url = dir.appendingPathComponent("in/\(patient.accessionNumber)")
+        _ = try SyntheticStudy.writeSeries(patient: patient, slices: 4, rows: 32, columns: 32, into: url)
+        let store = try AuditStore(inMemory: ())
+        try store.importMappings([(patient.accessionNumber, "DEID-0020", 2)], sourceSheet: "test.csv")
+        let processor = try processor(dir, store: store)
+        let folder = try PatientFolder(url: url)
+        let job = try processor.createJob(for: url)
+        let late = url.appendingPathComponent("late.dcm")
+        let outcome = try processor.stage(folder, job: job, progress: {
+            if !FileManager.default.fileExists(atPath: late.path) { try? Data([1]).write(to: late) }
+        })
+        guard case .changed = outcome else { return XCTFail("expected .changed, got \(outcome)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: processor.stagingFolder(job: job).path), "staging is cleared")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/DEID-0020").path))
+        XCTAssertEqual(try store.job(job)?.state, .processing, "no verdict recorded; the caller settles the folder again")
+    }
 }
