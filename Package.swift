@@ -99,15 +99,19 @@ let package = Package(
             name: "EngineTests",
             dependencies: [
                 "ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "FixturesTests", dependencies: ["Fixtures"]),
+        // What the test targets share: temporary trees, the shared test data, a small DICOM reader.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "FixturesTests", dependencies: ["Fixtures", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
-                           .product(name: "GRDB", package: "GRDB.swift")]
+                           "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ],
     swiftLanguageModes: [.v6],

@@ -38,8 +38,6 @@ final class InboxService: Service, @unchecked Sendable {
     /// Top-level entries that are not folders, already reported (logged once, not on every event).
     var reportedNonFolders: Set<String> = []
     var lastMappingImport: Int64 = 0
-    /// Sheets in the mappings folder not yet imported: their stamp and since when it has not changed.
-    var sheetStamps: [String: (stamp: FileStamp, since: Double)] = [:]
     var lastDatabasePoll = 0.0
     var lastRescan = 0.0
     var delivered = 0
@@ -90,7 +88,6 @@ final class InboxService: Service, @unchecked Sendable {
         try Recovery(configuration: configuration, store: store, logger: logger).run()
         lastMappingImport = try store.latestMappingImport()
         delivered = try store.stateCounts()[.delivered] ?? 0
-        try importDroppedSheets()
         try reconcile(watcher.scan(), watcher)
         lastRescan = Self.now()
         notifier.notify("READY=1")
@@ -128,7 +125,7 @@ final class InboxService: Service, @unchecked Sendable {
         heartbeat.beat()
         let timeout = nextTimeout()
         let box = UncheckedBox(watcher)
-        let changes = await Self.offload { box.value.wait(timeoutMilliseconds: timeout) }
+        let changes = await offload { box.value.wait(timeoutMilliseconds: timeout) }
         if stopping.isSet { return }
         if changes.rescanNeeded || watcher.watchFailure != nil {
             logger.notice("rescanning the inbox (event queue overflow or watch limit)")
@@ -151,7 +148,6 @@ final class InboxService: Service, @unchecked Sendable {
         if now - lastDatabasePoll >= 1 {
             lastDatabasePoll = now
             try store.verifyIdentity()
-            try importDroppedSheets()
             try pollDatabase()
         }
         try promoteSettled(watcher)
@@ -181,12 +177,6 @@ final class InboxService: Service, @unchecked Sendable {
         }
     }
 
-    /// Runs blocking work off the cooperative pool.
-    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: work()) }
-        }
-    }
 
     /// Wake up when the next folder settles (no polling delay), and at least once a second.
     func nextTimeout() -> Int32 {
@@ -358,7 +348,7 @@ final class InboxService: Service, @unchecked Sendable {
         logger.info("job \(entry.job): processing \(before.files.count) file(s)")
         let processor = self.processor, heartbeat = self.heartbeat, stopping = self.stopping
         let job = entry.job
-        let outcome = try await Self.offload { () -> Result<StageOutcome, AuditError> in
+        let outcome = try await offload { () -> Result<StageOutcome, AuditError> in
             Result { () throws(AuditError) -> StageOutcome in
                 try processor.stage(before, job: job, force: force, progress: { heartbeat.beat() },
                                     shouldStop: { stopping.isSet })
@@ -374,7 +364,7 @@ final class InboxService: Service, @unchecked Sendable {
             try folderChangedWhileProcessed(name, job: job)
         case .staged(let staged):
             // The processor checked the folder at the end of staging (`.changed` otherwise).
-            let result = try await Self.offload { () -> Result<JobResult, AuditError> in
+            let result = try await offload { () -> Result<JobResult, AuditError> in
                 Result { () throws(AuditError) -> JobResult in try processor.deliver(staged) }
             }.get()
             try settle(name, result)

@@ -1,26 +1,58 @@
 import Audit
-import DICOM
-import Defacing
-import Deidentification
 import Dispatch
 import Foundation
 import Logging
 import Mapping
-import Pipeline
 import Platform
 import ServiceLifecycle
-import Synchronization
 import Watcher
 
-/// The mappings folder: sheets dropped into it are imported into the audit database.
-extension InboxService {
+/// The mappings folder, a service of its own beside the inbox loop: sheets dropped into it are
+/// imported into the audit database. The inbox loop sees each import (`latestMappingImport`) and
+/// releases the jobs held `no-mapping` whose key a sheet now holds.
+///
+/// `@unchecked Sendable`: its one mutable field is used only by its own loop, one turn at a time.
+final class MappingDropFolder: Service, @unchecked Sendable {
+    let folder: URL
+    let settleSeconds: Double
+    let store: AuditStore
+    let logger: Logger
+    /// Sheets not yet imported: their stamp and since when it has not changed.
+    private var sheetStamps: [String: (stamp: FileStamp, since: Double)] = [:]
+
+    init(folder: URL, settleSeconds: Double, store: AuditStore, logger: Logger) {
+        self.folder = folder
+        self.settleSeconds = settleSeconds
+        self.store = store
+        self.logger = logger
+    }
+
+    /// A look every second until shutdown. A database another process holds locked is waited for
+    /// (the sheet stays where it is); any other error ends the group, and systemd restarts it.
+    func run() async throws {
+        var busyRetries = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var delay = 1
+            do {
+                try await offload { [self] in Result { try importDroppedSheets() } }.get()
+                busyRetries = 0
+            } catch let error as AuditError where error.isBusy {
+                busyRetries += 1
+                delay = min(30, 1 << min(busyRetries - 1, 5))
+                logger.warning("mapping sheets: the audit database is locked by another process; retrying in \(delay) s")
+            }
+            for _ in 0..<(delay * 10) where !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
     /// Sheets dropped into the mappings folder are imported once complete (unchanged for the settle
     /// time: a sheet copied slowly, or saved in parts, is not read half-written); the result is filed
     /// beside them.
     func importDroppedSheets() throws {
-        let folder = configuration.mappings
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let now = Self.now()
+        let now = Double(Heartbeat.now()) / 1e9
         var seen: [String: (stamp: FileStamp, since: Double)] = [:]
         for name in names.sorted() where !InboxWatcher.isIgnoredName(name, isDirectory: false) {
             let lower = name.lowercased()
@@ -29,10 +61,10 @@ extension InboxService {
             guard let current = FileStamp(path: url.path) else { continue }
             // Unchanged since first seen for the settle time; a sheet already untouched that long when
             // first seen (it lay there while the service was down) is complete at once.
-            var since = now - (current.age >= configuration.settleSeconds ? configuration.settleSeconds : 0)
+            var since = now - (current.age >= settleSeconds ? settleSeconds : 0)
             if let known = sheetStamps[name], known.stamp == current { since = known.since }
             seen[name] = (current, since)
-            if now - since < configuration.settleSeconds { continue }
+            if now - since < settleSeconds { continue }
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             do {
                 let sheet = try MappingSheet.read(from: url)
@@ -57,7 +89,7 @@ extension InboxService {
         sheetStamps = seen
     }
 
-    fileprivate func file(_ url: URL, into subfolder: String, as name: String) throws {
+    private func file(_ url: URL, into subfolder: String, as name: String) throws {
         let target = url.deletingLastPathComponent().appendingPathComponent(subfolder)
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         try FileManager.default.moveItem(at: url, to: target.appendingPathComponent(name))

@@ -48,6 +48,10 @@ public struct Server: Sendable {
             .init(service: inbox, successTerminationBehavior: .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        services.append(.init(service: MappingDropFolder(folder: c.mappings, settleSeconds: c.settleSeconds, store: store,
+                                                         logger: logger),
+                              successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
         let interval = c.watchdogSeconds > 0 ? c.watchdogSeconds : notifier.watchdogInterval
         if let interval {
             services.append(.init(service: WatchdogService(notifier: notifier, heartbeat: heartbeat, interval: interval),

@@ -1,17 +1,3 @@
-import Audit
-import DICOM
-import Defacing
-import Deidentification
-import Dispatch
-import Foundation
-import Logging
-import Mapping
-import Pipeline
-import Platform
-import ServiceLifecycle
-import Synchronization
-import Watcher
-
 /// How the service tells its supervisor (systemd) about itself. The Daemon implements it with
 /// sd_notify; the engine stays free of libsystemd.
 public protocol ServiceNotifier: Sendable {

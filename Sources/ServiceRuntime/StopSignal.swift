@@ -1,16 +1,4 @@
-import Audit
-import DICOM
-import Defacing
-import Deidentification
-import Dispatch
-import Foundation
-import Logging
-import Mapping
-import Pipeline
-import Platform
-import ServiceLifecycle
 import Synchronization
-import Watcher
 
 /// Set once on graceful shutdown; read by the loop and by every file worker.
 final class StopSignal: Sendable {

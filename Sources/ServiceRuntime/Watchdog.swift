@@ -1,16 +1,6 @@
-import Audit
-import DICOM
-import Defacing
-import Deidentification
-import Dispatch
 import Foundation
-import Logging
-import Mapping
-import Pipeline
-import Platform
 import ServiceLifecycle
 import Synchronization
-import Watcher
 
 /// Liveness shared between the inbox loop and the watchdog: when the loop or a job last moved.
 final class Heartbeat: Sendable {

@@ -2,20 +2,7 @@ import DICOM
 import Fixtures
 import Foundation
 import XCTest
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-var sharedTestData: URL? {
-    let url = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/testdata")
-    return FileManager.default.fileExists(atPath: url.path) ? url : nil
-}
-
-func temporaryDirectory(_ name: String = #function) throws -> URL {
-    let url = TemporaryRoot.url
-        .appendingPathComponent(name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString.prefix(8))
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+@_exported import TestSupport
 
 /// The real `ctdeid` binary: $CTDEID_BIN, else the debug build `make test` made first.
 var ctdeidBinary: URL {
@@ -76,14 +63,6 @@ final class ReadAll: @unchecked Sendable {
     }
 }
 
-/// Every regular file below a folder, sorted.
-func regularFiles(under url: URL) -> [URL] {
-    guard let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else { return [] }
-    return enumerator.compactMap { $0 as? URL }
-        .filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
-        .sorted { $0.path < $1.path }
-}
-
 /// Every element at every depth of a dataset, with the item it lives in.
 func walk(_ item: DicomItem, _ visit: (DicomItem, ElementInfo, Int) -> Void, depth: Int = 0) {
     for element in item.elements {
@@ -111,20 +90,6 @@ func fingerprint(_ data: Data) -> String {
     var hash: UInt64 = 1469598103934665603
     for byte in data { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
     return String(hash, radix: 16)
-}
-
-/// The test process's own temporary folder, removed with everything in it when the tests finish.
-final class TemporaryRoot: NSObject, XCTestObservation {
-    static let url: URL = {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ctdeid-e2e-\(ProcessInfo.processInfo.processIdentifier)")
-        XCTestObservationCenter.shared.addTestObserver(TemporaryRoot())
-        return url
-    }()
-
-    func testBundleDidFinish(_ testBundle: Bundle) {
-        try? FileManager.default.removeItem(at: Self.url)
-    }
 }
 
 /// Helpers of the tests that run `ctdeid serve` on temporary trees.

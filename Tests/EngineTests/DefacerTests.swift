@@ -355,9 +355,7 @@ final class DefacerTests: XCTestCase {
     /// lies in a region enclosed by bone in its own slice (a plain flood from the image border through
     /// non-bone, without the defacer's gap closing), nor on bone.
     func testRealTiltedHeadSeries() throws {
-        let folder = URL(fileURLWithPath: "/work/shared/testdata/headct/ge_hispeed_human_tilt18")
-        guard FileManager.default.fileExists(atPath: folder.path) else { throw XCTSkip("no GE test series") }
-        let v = try MiniDicom.volume(folder: folder)
+        let v = try Self.realVolume(try requireSharedTestData().appendingPathComponent("headct/ge_hispeed_human_tilt18"), every: 1)
         XCTAssertEqual(v.slices, 28)
         let check = Defacer.checkHead(v)
         XCTAssertTrue(check.isHead, check.reason)

@@ -1,59 +1,59 @@
 import Foundation
 
 /// A minimal Explicit VR Little Endian reader, independent of the writer, used to check its bytes.
-struct ParsedElement {
-    var group: UInt16
-    var element: UInt16
-    var vr: String
+public struct ParsedElement {
+    public var group: UInt16
+    public var element: UInt16
+    public var vr: String
     /// The length field as written (0xFFFFFFFF for undefined length).
-    var rawLength: UInt32
+    public var rawLength: UInt32
     /// Value bytes (empty for SQ).
-    var value: Data
+    public var value: Data
     /// Items of an SQ.
-    var items: [ParsedItem] = []
+    public var items: [ParsedItem] = []
     /// Offset of the element's first byte in the parsed buffer.
-    var offset: Int
+    public var offset: Int
 
-    var undefinedLength: Bool { rawLength == 0xFFFF_FFFF }
-    var string: String { String(decoding: value, as: UTF8.self) }
+    public var undefinedLength: Bool { rawLength == 0xFFFF_FFFF }
+    public var string: String { String(decoding: value, as: UTF8.self) }
     /// Text with trailing padding (space or NUL) removed.
-    var trimmed: String {
+    public var trimmed: String {
         var v = value
         while let last = v.last, last == 0x20 || last == 0x00 { v.removeLast() }
         return String(decoding: v, as: UTF8.self)
     }
-    var uint16: UInt16 { UInt16(value[value.startIndex]) | UInt16(value[value.startIndex + 1]) << 8 }
+    public var uint16: UInt16 { UInt16(value[value.startIndex]) | UInt16(value[value.startIndex + 1]) << 8 }
 }
 
-struct ParsedItem {
-    var rawLength: UInt32
-    var elements: [ParsedElement]
-    var undefinedLength: Bool { rawLength == 0xFFFF_FFFF }
+public struct ParsedItem {
+    public var rawLength: UInt32
+    public var elements: [ParsedElement]
+    public var undefinedLength: Bool { rawLength == 0xFFFF_FFFF }
 
-    func first(_ g: UInt16, _ e: UInt16) -> ParsedElement? {
+    public func first(_ g: UInt16, _ e: UInt16) -> ParsedElement? {
         elements.first { $0.group == g && $0.element == e }
     }
 }
 
-struct ParsedFile {
-    var preamble: Data
-    var meta: [ParsedElement]
-    var dataset: ParsedItem
+public struct ParsedFile {
+    public var preamble: Data
+    public var meta: [ParsedElement]
+    public var dataset: ParsedItem
     /// Byte count of the meta elements after (0002,0000).
-    var metaBodyLength: Int
+    public var metaBodyLength: Int
 }
 
-enum MiniDicomError: Error { case truncated(Int), notPart10, badItem(Int), badDelimiter(Int) }
+public enum MiniDicomError: Error { case truncated(Int), notPart10, badItem(Int), badDelimiter(Int) }
 
-struct MiniDicomReader {
-    let d: [UInt8]
-    var pos = 0
+public struct MiniDicomReader {
+    public let d: [UInt8]
+    public var pos = 0
 
-    init(_ data: Data) { d = [UInt8](data) }
+    public init(_ data: Data) { d = [UInt8](data) }
 
-    static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+    public static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
 
-    static func parseFile(_ data: Data) throws -> ParsedFile {
+    public static func parseFile(_ data: Data) throws -> ParsedFile {
         var r = MiniDicomReader(data)
         guard r.d.count >= 132, Array(r.d[128..<132]) == Array("DICM".utf8) else { throw MiniDicomError.notPart10 }
         r.pos = 132
@@ -71,19 +71,19 @@ struct MiniDicomReader {
                           dataset: ParsedItem(rawLength: UInt32(elements.count), elements: elements), metaBodyLength: metaBody)
     }
 
-    static func parseElements(_ data: Data) throws -> [ParsedElement] {
+    public static func parseElements(_ data: Data) throws -> [ParsedElement] {
         var r = MiniDicomReader(data)
         var out: [ParsedElement] = []
         while r.pos < r.d.count { out.append(try r.element()) }
         return out
     }
 
-    func u16(_ p: Int) -> UInt16 { UInt16(d[p]) | UInt16(d[p + 1]) << 8 }
-    func u32(_ p: Int) -> UInt32 { UInt32(u16(p)) | UInt32(u16(p + 2)) << 16 }
+    public func u16(_ p: Int) -> UInt16 { UInt16(d[p]) | UInt16(d[p + 1]) << 8 }
+    public func u32(_ p: Int) -> UInt32 { UInt32(u16(p)) | UInt32(u16(p + 2)) << 16 }
 
-    mutating func need(_ n: Int) throws { if pos + n > d.count { throw MiniDicomError.truncated(pos) } }
+    public mutating func need(_ n: Int) throws { if pos + n > d.count { throw MiniDicomError.truncated(pos) } }
 
-    mutating func element() throws -> ParsedElement {
+    public mutating func element() throws -> ParsedElement {
         try need(8)
         let start = pos
         let g = u16(pos), el = u16(pos + 2)
@@ -108,7 +108,7 @@ struct MiniDicomReader {
         return e
     }
 
-    mutating func sequenceItems(_ length: UInt32) throws -> [ParsedItem] {
+    public mutating func sequenceItems(_ length: UInt32) throws -> [ParsedItem] {
         var items: [ParsedItem] = []
         let end = length == 0xFFFF_FFFF ? Int.max : pos + Int(length)
         while pos < end {
@@ -145,7 +145,7 @@ struct MiniDicomReader {
 
 extension Data {
     /// True when `needle` occurs as a contiguous byte run.
-    func containsBytes(_ needle: Data) -> Bool {
+    public func containsBytes(_ needle: Data) -> Bool {
         guard !needle.isEmpty else { return true }
         return self.range(of: needle) != nil
     }
