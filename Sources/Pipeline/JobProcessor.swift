@@ -2,11 +2,9 @@ import Audit
 import DICOM
 import Defacing
 import Deidentification
-import Dispatch
 import Foundation
 import Pixels
 import Platform
-import Synchronization
 
 /// Turns one patient folder into one delivered study: every file de-identified in parallel
 /// into staging, then the study moved into the output with one rename.
@@ -177,28 +175,10 @@ public struct JobProcessor: Sendable {
                                  stagedStudy: stagedStudy, studyName: studyName))
     }
 
-    /// Runs `body` for every index on `workers` threads, each pulling the next index, so a slow file
-    /// never holds up others. nil when `shouldStop` interrupted it.
+    /// `body` for every file index on the job's workers; nil when `shouldStop` interrupted it.
     package func parallelMap<T: Sendable>(_ count: Int, progress: @Sendable () -> Void = {}, shouldStop: @Sendable () -> Bool,
-                                  _ body: @Sendable (Int) -> T) -> [T]? {
-        let results = Mutex([T?](repeating: nil, count: count))
-        let next = Atomic<Int>(0)
-        let stopped = Atomic<Bool>(false)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
-            while true {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                if index >= count { return }
-                if shouldStop() {
-                    stopped.store(true, ordering: .relaxed)
-                    return
-                }
-                let value = body(index)
-                results.withLock { $0[index] = value }
-                progress()
-            }
-        }
-        if stopped.load(ordering: .relaxed) { return nil }
-        return results.withLock { $0.map { $0! } }
+                                          _ body: @Sendable (Int) -> T) -> [T]? {
+        Platform.parallelMap(count, workers: workers, progress: progress, shouldStop: shouldStop, body)
     }
 
     /// The job's records once it will not be delivered: staged files become `ignored` with `reason`.

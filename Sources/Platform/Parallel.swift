@@ -40,3 +40,27 @@ package func parallelMap<T>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     defer { results.deinitialize(count: count) }
     return Array(UnsafeBufferPointer(start: results, count: count))
 }
+
+/// `body` for 0..<count on `workers` threads, each pulling the next index, so a slow item never
+/// holds up others; `progress` after each. nil when `shouldStop` (asked before each item) stopped it.
+package func parallelMap<T: Sendable>(_ count: Int, workers: Int, progress: @Sendable () -> Void = {},
+                                      shouldStop: @Sendable () -> Bool, _ body: @Sendable (Int) -> T) -> [T]? {
+    let results = Mutex([T?](repeating: nil, count: count))
+    let next = Atomic<Int>(0)
+    let stopped = Atomic<Bool>(false)
+    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+        while true {
+            let index = next.add(1, ordering: .relaxed).oldValue
+            if index >= count { return }
+            if shouldStop() {
+                stopped.store(true, ordering: .relaxed)
+                return
+            }
+            let value = body(index)
+            results.withLock { $0[index] = value }
+            progress()
+        }
+    }
+    if stopped.load(ordering: .relaxed) { return nil }
+    return results.withLock { $0.map { $0! } }
+}
