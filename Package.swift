@@ -40,6 +40,13 @@ let package = Package(
         .systemLibrary(name: "CTesseract", path: "Sources/CTesseract"),
         // OpenJPEG's C API (JPEG 2000 frames, which DCMTK does not decode), Debian's libopenjp2-7-dev.
         .systemLibrary(name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2"),
+        // DCMTK's dcmnet: a C-STORE/C-ECHO endpoint that hands each received file to a callback.
+        .target(
+            name: "CReceiver",
+            path: "Sources/CReceiver",
+            cxxSettings: [.define("HAVE_CONFIG_H", to: "0")],
+            linkerSettings: [.linkedLibrary("dcmnet"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd")]
+        ),
         // syncfs(2) and sync_file_range(2), which Swift's Glibc module does not export.
         .target(name: "CPlatform", path: "Sources/CPlatform"),
         // The layers of the engine, each a module that depends only on those below it (a cycle
@@ -74,6 +81,11 @@ let package = Package(
         // shipped commented config follow from it.
         .target(name: "Settings", dependencies: ["Platform", .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: optimised),
+        // Receiver: `receive`, the DICOM network endpoint that writes received studies into the inbox.
+        .target(name: "Receiver", dependencies: [
+            "CReceiver", "Settings", "Deidentification", "DICOM", "Platform",
+            .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: optimised),
         // ServiceRuntime: `serve` (the service, its configuration, recovery after a crash, its lock).
         .target(name: "ServiceRuntime", dependencies: [
             "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform",
@@ -85,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "Daemon",
             dependencies: [
-                "ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM",
+                "ServiceRuntime", "Receiver", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM",
                 "Platform", "Fixtures", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
+                "ServiceRuntime", "Receiver", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
                 "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +122,7 @@ let package = Package(
         .testTarget(name: "FixturesTests", dependencies: ["Fixtures", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ServiceRuntime", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
+            dependencies: ["ServiceRuntime", "Receiver", "Pipeline", "Watcher", "Settings", "Audit", "Pixels", "Defacing", "Deidentification", "Mapping", "DICOM", "Platform", "Fixtures",
                            "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ],

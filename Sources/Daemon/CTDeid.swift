@@ -13,7 +13,7 @@ struct CTDeid: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [RunCommand.self, ServeCommand.self, MappingCommand.self, JobsCommand.self, ShowCommand.self,
-                      RetryCommand.self, SecretCommand.self, DefaceCommand.self, SampleCommand.self, ConfigCommand.self]
+                      RetryCommand.self, SecretCommand.self, DefaceCommand.self, SampleCommand.self, ConfigCommand.self, ReceiveCommand.self]
     )
 
     /// ArgumentParser uses 64 for usage errors; the product promises 2.

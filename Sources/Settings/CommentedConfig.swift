@@ -25,14 +25,20 @@ package enum CommentedConfig {
     /// under /var/lib/ctdeid) instead of the built-in defaults.
     package static func text(packaged: Bool, table: [Setting] = SettingsTable.all) -> String {
         var lines = [header]
-        for setting in table {
+        var section: String?
+        // Top-level keys first: in TOML a key after a [table] header belongs to that table.
+        for setting in table.filter({ $0.section == nil }) + table.filter({ $0.section != nil }) {
+            if setting.section != section, let name = setting.section {
+                lines += ["", "[\(name)]"]
+                section = name
+            }
             lines.append("")
             for line in setting.comment.split(separator: "\n", omittingEmptySubsequences: false) {
                 lines.append(line.isEmpty ? "#" : "# " + line)
             }
             lines.append("# Default: \(literal(setting, setting.defaultValue)).")
             let value = packaged ? setting.packagedValue ?? setting.defaultValue : setting.defaultValue
-            lines.append("\(setting.key) = \(literal(setting, value))")
+            lines.append("\(setting.name) = \(literal(setting, value))")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -41,9 +47,13 @@ package enum CommentedConfig {
     static func literal(_ setting: Setting, _ value: String) -> String {
         switch setting.kind {
         case .number, .count, .bool: return value
-        default:
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            return "\"\(escaped)\""
+        case .list: return "[" + Setting.words(value).map { literal(string: $0) }.joined(separator: ", ") + "]"
+        default: return literal(string: value)
         }
+    }
+
+    static func literal(string value: String) -> String {
+        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\"\(escaped)\""
     }
 }

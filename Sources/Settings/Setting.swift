@@ -1,3 +1,5 @@
+import Foundation
+
 /// One setting of ctdeid's configuration, declared once: its TOML key, the values it takes, its
 /// default, and the words that explain it. The TOML reader, the flags' help and the shipped,
 /// commented `packaging/ctdeid.toml` all come from these declarations (`SettingsTable`).
@@ -16,6 +18,9 @@ package struct Setting: Sendable {
         case choice([Choice])
         /// Free text checked by the code that reads it (the profile options list).
         case text
+        /// A list of words (in TOML an array of strings; as a flag, comma-separated), each checked
+        /// by the code that reads it.
+        case list
     }
 
     package struct Choice: Sendable {
@@ -27,7 +32,10 @@ package struct Setting: Sendable {
         }
     }
 
-    package let key: String
+    /// The TOML table it belongs to (`receive` for `[receive]`), nil at the top level.
+    package let section: String?
+    /// The key within its table.
+    package let name: String
     package let kind: Kind
     package let defaultValue: String
     /// The value the packaged config (`/etc/ctdeid/ctdeid.toml`) sets, where it is not the default.
@@ -37,9 +45,10 @@ package struct Setting: Sendable {
     /// The paragraph above the key in the shipped config; its last line, the default, is added.
     package let comment: String
 
-    package init(_ key: String, _ kind: Kind, default defaultValue: String, packaged: String? = nil,
-                 help: String, comment: String) {
-        self.key = key
+    package init(_ name: String, _ kind: Kind, default defaultValue: String, packaged: String? = nil,
+                 help: String, comment: String, section: String? = nil) {
+        self.section = section
+        self.name = name
         self.kind = kind
         self.defaultValue = defaultValue
         self.packagedValue = packaged
@@ -47,10 +56,19 @@ package struct Setting: Sendable {
         self.comment = comment
     }
 
-    /// The flag that overrides this key: `settle_seconds` -> `--settle-seconds`.
-    package var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+    /// How values and messages name it: `settle_seconds`, `receive.port`.
+    package var key: String { section.map { "\($0).\(name)" } ?? name }
+
+    /// The flag that overrides this key, of the command that uses its table: `settle_seconds` ->
+    /// `--settle-seconds` (`serve`), `receive.port` -> `--port` (`receive`).
+    package var flag: String { "--" + name.replacingOccurrences(of: "_", with: "-") }
 
     /// `--help`'s line: the help and the default.
+    /// A `.list` value's words (empty for an empty value).
+    package static func words(_ value: String) -> [String] {
+        value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     package var flagHelp: String {
         let text = help.hasSuffix(".") ? String(help.dropLast()) : help
         return "\(text) (default: \(defaultValue))."
@@ -75,7 +93,7 @@ package struct Setting: Sendable {
                 let list = choices.map { "\($0.value) (\($0.meaning))" }
                 return "must be " + (list.count > 1 ? list.dropLast().joined(separator: ", ") + " or " + list.last! : list[0])
             }
-        case .text:
+        case .text, .list:
             break
         }
         return nil

@@ -45,13 +45,31 @@ package struct SettingValues: Sendable {
             throw ConfigurationError("config file \(file.path): not valid TOML: \(error)")
         }
         let base = file.deletingLastPathComponent()
-        let keys = table.map(\.key)
+        let sections = Set(table.compactMap(\.section))
+        var entries: [(key: String, value: TOMLValueConvertible)] = []
         for key in toml.keys {
-            guard keys.contains(key), let value = toml[key] else {
+            if sections.contains(key), let section = toml[key]?.table {
+                for name in section.keys { entries.append(("\(key).\(name)", section[name]!)) }
+            } else {
+                entries.append((key, toml[key]!))
+            }
+        }
+        let keys = table.map(\.key)
+        for (key, value) in entries {
+            guard let setting = table.first(where: { $0.key == key }) else {
                 throw ConfigurationError("config file \(file.path): unknown key '\(key)'; known keys: \(keys.joined(separator: ", "))")
             }
             let text: String
-            if let string = value.string { text = string }
+            if case .list = setting.kind {
+                // An array of strings; one string is taken as a list of one (or a comma-separated list).
+                if let array = value.array, array.allSatisfy({ $0.string != nil }) {
+                    text = array.map { $0.string! }.joined(separator: ",")
+                } else if let string = value.string {
+                    text = string
+                } else {
+                    throw ConfigurationError("config file \(file.path): key '\(key)' must be an array of strings")
+                }
+            } else if let string = value.string { text = string }
             else if let int = value.int { text = String(int) }
             else if let double = value.double { text = String(double) }
             else if let bool = value.bool { text = String(bool) }
@@ -80,4 +98,7 @@ package struct SettingValues: Sendable {
     package func count(_ key: String) -> Int { Int(values[key]!.text)! }
 
     package func bool(_ key: String) -> Bool { Setting.bool(values[key]!.text)! }
+
+    /// A `.list` value's words.
+    package func list(_ key: String) -> [String] { Setting.words(values[key]!.text) }
 }

@@ -156,6 +156,61 @@ package enum SettingsTable {
                     "deliver" delivers it with the face, marked RecognizableVisualFeatures=YES. A series whose header
                     names a region away from the head (abdomen, knee, ...) is delivered either way. Only with deface on.
                     """),
+
+        // [receive]: `ctdeid receive`, the DICOM network endpoint (its own unit, ctdeid-receive.service).
+        Setting("ae_title", .text, default: "CTDEID",
+                help: "The AE title this node answers to (1 to 16 characters; the sender's called AE).",
+                comment: """
+                    `ctdeid receive` is a DICOM C-STORE endpoint: studies sent to it are written into the inbox
+                    above as <AccessionNumber>/<study>/ folders, and processed as dropped folders once nothing
+                    arrived for settle_seconds. Its own unit (ctdeid-receive.service) is the only one with network.
+
+                    The AE title this node answers to: add it in PACS with this host's address and the port below.
+                    """, section: "receive"),
+        Setting("port", .count(1...65535), default: "11112",
+                help: "TCP port to listen on (ports below 1024 need a privilege the unit does not grant).",
+                comment: "TCP port to listen on (IPv4, every interface).", section: "receive"),
+        Setting("allowed_calling_aes", .list, default: "",
+                help: "Calling AE titles that may store, comma-separated; empty: nobody stores (C-ECHO is answered).",
+                comment: """
+                    The calling AE titles that may store (e.g. ["PACS1", "CT_SCANNER"]). A sender must be on this
+                    list and on allowed_peers; everyone else is refused (A-ASSOCIATE-RJ, calling AE not recognised),
+                    except for C-ECHO, which anyone may use to test the connection. Empty: nobody may store.
+                    """, section: "receive"),
+        Setting("allowed_peers", .list, default: "",
+                help: "IPv4 addresses or networks (10.1.2.0/24) that may store, comma-separated; empty: nobody stores.",
+                comment: """
+                    The sender addresses that may store: IPv4 addresses or networks ("10.1.2.3", "10.1.2.0/24").
+                    Empty: nobody may store.
+                    """, section: "receive"),
+        Setting("max_pdu", .count(4096...131072), default: "65536",
+                help: "Largest PDU received, in bytes (4096 to 131072).",
+                comment: "Largest PDU this node receives, in bytes (4096 to 131072).", section: "receive"),
+        Setting("acse_timeout_seconds", .count(1...3600), default: "30",
+                help: "Seconds to wait for an association's negotiation.",
+                comment: "Seconds an association's negotiation may take (1 to 3600).", section: "receive"),
+        Setting("dimse_timeout_seconds", .count(1...3600), default: "60",
+                help: "Seconds to wait for each message of an association (an idle sender is dropped after it).",
+                comment: "Seconds to wait for each message of an association; an idle sender is dropped after it.",
+                section: "receive"),
+        Setting("max_associations", .count(1...64), default: "4",
+                help: "Associations served at once; more are refused as busy, and senders retry.",
+                comment: "Associations served at once (1 to 64); more are refused as busy, and senders retry.",
+                section: "receive"),
+        Setting("sop_classes", .list, default: "",
+                help: "Storage SOP class UIDs accepted, comma-separated; empty: every image class ctdeid de-identifies.",
+                comment: """
+                    Storage SOP class UIDs accepted. Empty: every image class ctdeid de-identifies (CT, MR and PET,
+                    classic, enhanced and legacy converted); a list must be a part of those. An instance of
+                    another class is refused with a failure status, while the rest of its association is stored.
+                    """, section: "receive"),
+        Setting("transfer_syntaxes", .list, default: "",
+                help: "Transfer syntax UIDs accepted, preferred first, comma-separated; empty: all that ctdeid reads.",
+                comment: """
+                    Transfer syntax UIDs accepted, the preferred first. Empty: explicit and implicit VR little
+                    endian, then the compressed syntaxes ctdeid reads (JPEG lossless and baseline, JPEG-LS,
+                    JPEG 2000, RLE). Instances are stored as received, never transcoded.
+                    """, section: "receive"),
     ]
 
     package static func setting(_ key: String) -> Setting {

@@ -349,12 +349,16 @@ final class DatagramReceiver: @unchecked Sendable {
 }
 
 extension ServiceTests {
-    /// Every setting of the table can be given as a flag of `serve`, named after its key.
+    /// Every setting of the table can be given as a flag of `serve` (`receive` for the [receive] table), named after its key.
     func testEverySettingIsAServeFlag() throws {
         let help = try runCTDeid(["serve", "--help"])
         XCTAssertEqual(help.status, 0)
-        for setting in SettingsTable.all {
+        for setting in SettingsTable.all where setting.section == nil {
             XCTAssertTrue(help.stdout.contains(setting.flag + " "), "\(setting.flag) in `ctdeid serve --help`")
+        }
+        let receive = try runCTDeid(["receive", "--help"])
+        for setting in SettingsTable.all where setting.section == "receive" {
+            XCTAssertTrue(receive.stdout.contains(setting.flag + " "), "\(setting.flag) in `ctdeid receive --help`")
         }
         let config = try runCTDeid(["config"])
         XCTAssertEqual(config.status, 0)

@@ -12,7 +12,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(shipped, CommentedConfig.text(packaged: true),
                        "packaging/ctdeid.toml differs from the settings table: regenerate it with `ctdeid config --packaged > packaging/ctdeid.toml`")
         for setting in SettingsTable.all {
-            XCTAssertTrue(shipped.contains("\n\(setting.key) = "), "\(setting.key) is documented in the shipped config")
+            XCTAssertTrue(shipped.contains("\n\(setting.name) = "), "\(setting.key) is documented in the shipped config")
             if let packaged = setting.packagedValue { XCTAssertNil(setting.problem(with: packaged), setting.key) }
             XCTAssertNil(setting.problem(with: setting.defaultValue), "\(setting.key)'s default is one of its values")
         }
