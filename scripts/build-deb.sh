@@ -79,6 +79,7 @@ install -D -m 0755 "$bin" "$stage/usr/bin/ctdeid"
 strip --remove-section=.comment --remove-section=.note "$stage/usr/bin/ctdeid"
 "$stage/usr/bin/ctdeid" --help >/dev/null || die "the stripped binary does not run"
 install -D -m 0644 packaging/ctdeid.service "$stage/lib/systemd/system/ctdeid.service"
+install -D -m 0644 packaging/ctdeid-receive.service "$stage/lib/systemd/system/ctdeid-receive.service"
 install -D -m 0644 packaging/sysusers.d/ctdeid.conf "$stage/usr/lib/sysusers.d/ctdeid.conf"
 install -D -m 0644 packaging/tmpfiles.d/ctdeid.conf "$stage/usr/lib/tmpfiles.d/ctdeid.conf"
 install -D -m 0644 packaging/ctdeid.toml "$stage/etc/ctdeid/ctdeid.toml"
@@ -136,8 +137,9 @@ Description: de-identification service for DICOM head CT studies
  writes the result to an outbox and records every job, file and mapping in an SQLite
  audit database. Files it cannot make safe are quarantined, never delivered.
  .
- The package installs the systemd service ctdeid.service (not started), the user and
- group ctdeid and the trees under /var/lib/ctdeid.
+ The package installs the systemd services ctdeid.service and ctdeid-receive.service (a
+ DICOM C-STORE endpoint feeding the inbox; neither started), the user and group ctdeid and
+ the trees under /var/lib/ctdeid.
 EOF
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/conffiles" "$stage/DEBIAN/md5sums"
@@ -186,7 +188,7 @@ EOF
   say "install test: dpkg -r ctdeid"
   dpkg -r ctdeid
   check "data kept after dpkg -r" '[[ -d /var/lib/ctdeid/inbox ]]'
-  check "binary and unit removed" '[[ ! -e /usr/bin/ctdeid && ! -e /lib/systemd/system/ctdeid.service ]]'
+  check "binary and units removed" '[[ ! -e /usr/bin/ctdeid && ! -e /lib/systemd/system/ctdeid.service && ! -e /lib/systemd/system/ctdeid-receive.service ]]'
   check "conffile kept after dpkg -r" '[[ -f /etc/ctdeid/ctdeid.toml ]]'
   # Purge too: a leftover /etc/ctdeid/ctdeid.toml is read by any `ctdeid serve` run without --config.
   say "install test: dpkg -P ctdeid"

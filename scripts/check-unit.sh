@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the packaged systemd files without systemd running (PID 1 may be anything):
-#   1. systemd-analyze verify --man=no packaging/ctdeid.service   (any warning fails)
-#   2. systemd-analyze security --offline=true                    (overall exposure must be <= 1.5)
+#   1. systemd-analyze verify --man=no on packaging/ctdeid.service and ctdeid-receive.service (any warning fails)
+#   2. systemd-analyze security --offline=true: overall exposure <= 1.5 (ctdeid.service, no network)
+#      and <= 2.0 (ctdeid-receive.service, the DICOM endpoint); only the receiver may use IP
+
 #   3. as root: systemd-sysusers + systemd-tmpfiles --create of packaging/{sysusers,tmpfiles}.d
 #      into a scratch root, then the owner and mode of every tree are checked.
 # Usage: scripts/check-unit.sh [BINARY]
@@ -10,9 +12,7 @@
 # Needs: the systemd package (systemd-analyze, systemd-sysusers, systemd-tmpfiles; Debian 12: systemd 252).
 set -euo pipefail
 
-MAX_EXPOSURE=1.5
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-unit_src=$repo/packaging/ctdeid.service
 sysusers_src=$repo/packaging/sysusers.d/ctdeid.conf
 tmpfiles_src=$repo/packaging/tmpfiles.d/ctdeid.conf
 installed=/usr/bin/ctdeid
@@ -21,7 +21,7 @@ die() { echo "check-unit: FAIL: $*" >&2; exit 1; }
 for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install systemd)"
 done
-for f in "$unit_src" "$sysusers_src" "$tmpfiles_src"; do [[ -f $f ]] || die "missing $f"; done
+for f in "$repo/packaging/ctdeid.service" "$repo/packaging/ctdeid-receive.service" "$sysusers_src" "$tmpfiles_src"; do [[ -f $f ]] || die "missing $f"; done
 
 if [[ $# -ge 1 ]]; then
   binary=$1
@@ -35,42 +35,51 @@ binary=$(realpath "$binary")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# The unit name comes from the file name: keep it ctdeid.service.
-unit=$tmp/ctdeid.service
-grep -q '^ExecStart=/usr/bin/ctdeid ' "$unit_src" || die "ExecStart=/usr/bin/ctdeid ... not found in $unit_src"
-sed "s#^ExecStart=/usr/bin/ctdeid #ExecStart=$binary #" "$unit_src" >"$unit"
-echo "check-unit: $unit_src with ExecStart=$binary"
+# Steps 1 and 2 for one unit. The unit name comes from the file name: keep the packaged names.
+check_unit() {
+  local unit_src=$1 max=$2 name status line level
+  name=$(basename "$unit_src")
+  local unit=$tmp/$name
+  grep -q '^ExecStart=/usr/bin/ctdeid ' "$unit_src" || die "ExecStart=/usr/bin/ctdeid ... not found in $unit_src"
+  sed "s#^ExecStart=/usr/bin/ctdeid #ExecStart=$binary #" "$unit_src" >"$unit"
+  echo "check-unit: $unit_src with ExecStart=$binary"
 
-# 1. verify. Warnings (unknown keys, bad values) go to stderr with exit status 0: stderr must be empty.
-status=0
-systemd-analyze verify --man=no "$unit" >"$tmp/verify.out" 2>"$tmp/verify.err" || status=$?
-cat "$tmp/verify.out"
-if [[ $status -ne 0 || -s $tmp/verify.err ]]; then
-  sed 's/^/  /' "$tmp/verify.err" >&2
-  die "systemd-analyze verify: exit status $status, $(wc -l <"$tmp/verify.err") line(s) on stderr (above)"
-fi
-echo "check-unit: systemd-analyze verify: OK"
+  # 1. verify. Warnings (unknown keys, bad values) go to stderr with exit status 0: stderr must be empty.
+  status=0
+  systemd-analyze verify --man=no "$unit" >"$tmp/verify.out" 2>"$tmp/verify.err" || status=$?
+  cat "$tmp/verify.out"
+  if [[ $status -ne 0 || -s $tmp/verify.err ]]; then
+    sed 's/^/  /' "$tmp/verify.err" >&2
+    die "systemd-analyze verify: exit status $status, $(wc -l <"$tmp/verify.err") line(s) on stderr (above)"
+  fi
+  echo "check-unit: systemd-analyze verify: OK"
 
-# 2. security. --threshold works on 10x the displayed level; we also compare the printed value.
-status=0
-systemd-analyze security --offline=true --no-pager "$unit" >"$tmp/security.out" 2>"$tmp/security.err" || status=$?
-if [[ -s $tmp/security.err ]]; then
-  sed 's/^/  /' "$tmp/security.err" >&2
-  die "systemd-analyze security: messages on stderr (above)"
-fi
-line=$(grep -m1 'Overall exposure level for ctdeid.service' "$tmp/security.out" || true)
-if [[ -z $line ]]; then
-  cat "$tmp/security.out" >&2
-  die "systemd-analyze security (exit status $status) printed no overall exposure level"
-fi
-grep '✗' "$tmp/security.out" | sed 's/  */ /g; s/^/  not covered: /' || true
-echo "check-unit: $line"
-level=$(sed -E 's/.*: ([0-9]+(\.[0-9]+)?) .*/\1/' <<<"$line")
-[[ $level =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "cannot read the exposure level from: $line"
-if awk -v l="$level" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(l > m) }'; then
-  die "overall exposure $level is above $MAX_EXPOSURE"
-fi
-echo "check-unit: exposure $level <= $MAX_EXPOSURE: OK"
+  # 2. security. --threshold works on 10x the displayed level; we also compare the printed value.
+  status=0
+  systemd-analyze security --offline=true --no-pager "$unit" >"$tmp/security.out" 2>"$tmp/security.err" || status=$?
+  if [[ -s $tmp/security.err ]]; then
+    sed 's/^/  /' "$tmp/security.err" >&2
+    die "systemd-analyze security: messages on stderr (above)"
+  fi
+  line=$(grep -m1 "Overall exposure level for $name" "$tmp/security.out" || true)
+  if [[ -z $line ]]; then
+    cat "$tmp/security.out" >&2
+    die "systemd-analyze security (exit status $status) printed no overall exposure level"
+  fi
+  grep '✗' "$tmp/security.out" | sed 's/  */ /g; s/^/  not covered: /' || true
+  echo "check-unit: $line"
+  level=$(sed -E 's/.*: ([0-9]+(\.[0-9]+)?) .*/\1/' <<<"$line")
+  [[ $level =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "cannot read the exposure level from: $line"
+  if awk -v l="$level" -v m="$max" 'BEGIN { exit !(l > m) }'; then
+    die "overall exposure $level is above $max"
+  fi
+  echo "check-unit: exposure $level <= $max: OK"
+}
+
+check_unit "$repo/packaging/ctdeid.service" 1.5
+check_unit "$repo/packaging/ctdeid-receive.service" 2.0
+grep -q '^PrivateNetwork=yes' "$repo/packaging/ctdeid.service" || die "ctdeid.service must keep PrivateNetwork=yes"
+grep -q '^PrivateNetwork' "$repo/packaging/ctdeid-receive.service" && die "ctdeid-receive.service needs the network"
 
 # 3. sysusers.d and tmpfiles.d, applied to a scratch root (chown needs root).
 if [[ $(id -u) -ne 0 ]]; then
