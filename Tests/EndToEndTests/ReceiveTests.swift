@@ -184,4 +184,51 @@ final class ReceiveTests: XCTestCase {
         XCTAssertEqual(receiver.terminate(), 0, receiver.output)
         XCTAssertTrue(receiver.output.contains("association refused"), receiver.output)
     }
+
+    /// kill -9 of the receiver in the middle of a 200-instance send: what is in the inbox is whole
+    /// (each file was acknowledged only once renamed there); after a restart the sender sends the
+    /// study again, and it is delivered complete, once, without a duplicate instance.
+    func testAReceiverKilledMidSendLosesNothingAndAResendDeliversTheStudyOnce() throws {
+        let storescu = try Self.tool("storescu")
+        let tree = try makeTree()
+        let source = tree.root.appendingPathComponent("source"), mapping = tree.root.appendingPathComponent("mapping.csv")
+        let studies = try SampleInbox.write(to: source, mappingCSV: mapping, patients: 1, slices: 200, size: 256)
+        try importMapping(tree, mapping)
+        let serve = try ServiceTests.Daemon(tree, settle: 3)
+        let port = Self.freePort()
+        var receiver = try Receiver(tree, port: port)
+        waitForListening(receiver)
+        let arguments = ["-aet", "PACS1", "-aec", "CTDEID", "+sd", "+r", "localhost", "\(port)", studies[0].patientFolder.path]
+        let received = tree.inbox.appendingPathComponent(studies[0].patient.accessionNumber)
+        func placed() -> [URL] { regularFiles(under: received) }
+
+        let first = Process()
+        first.executableURL = storescu
+        first.arguments = arguments
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        let deadline = Date().addingTimeInterval(60)
+        while placed().count < 60 && Date() < deadline { usleep(1_000) }
+        receiver.kill9()
+        first.waitUntilExit()
+        let atKill = placed()
+        XCTAssertTrue((60..<200).contains(atKill.count), "killed mid-send: \(atKill.count) of 200 placed")
+        XCTAssertNotEqual(first.terminationStatus, 0, "the sender saw the connection end")
+        for file in atKill {
+            XCTAssertNoThrow(try DicomFile(path: file.path).pixels16(), "\(file.lastPathComponent) is whole")
+        }
+
+        receiver = try Receiver(tree, port: port, logName: "receive-2.log")
+        waitForListening(receiver)
+        let again = try Self.run(storescu, arguments)
+        XCTAssertEqual(again.status, 0, again.output)
+        waitFor("the study delivered") { tree.deliveredCount() == 1 }
+        XCTAssertEqual(receiver.terminate(), 0)
+        XCTAssertEqual(serve.terminate(), 0)
+        XCTAssertEqual(tree.count("SELECT count(*) FROM jobs"), 1, "one job: the study was not processed half")
+        let delivered = regularFiles(under: tree.outbox).filter { $0.pathExtension == "dcm" }
+        XCTAssertEqual(delivered.count, 200, "every instance delivered once")
+        XCTAssertEqual(tree.count("SELECT files_delivered FROM jobs"), 200)
+    }
 }
