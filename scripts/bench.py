@@ -6,7 +6,8 @@ ending with `sync -f` so every contender's output is on disk (ctdeid flushes eac
 delivers it; timing the others without a flush would compare a durable write with a cached one). The
 median of REPS repetitions is reported with files/s, MB/s, the ratio to cp's time (1.00 = the speed
 of copying the bytes) and the peak RSS. Then the service: the time from the moment the last study is
-renamed into the inbox to its delivery, minus the settle time.
+renamed into the inbox to its delivery, minus the settle time. Then the network: `ctdeid receive`
+against DCMTK's `storescp` for the same storescu send, and the time from the last instance to delivery.
 
 CPU s is the user + system time of the contender's processes (all threads): with the disk out of
 the way (`--dir` on a tmpfs such as /dev/shm, where the flushes cost nothing), it is what decides.
@@ -96,6 +97,95 @@ def burned_in_series(binary, base, reps):
     seconds = statistics.median(times)
     print(f"\nburned-in series (shared pseudo-PHI CT and MR, text in every slice): {files} files masked and delivered in "
           f"{seconds:.2f} s = {files / seconds:.1f} files/s (ctdeid run --deface off, median of {reps})")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_echo(port, process, what):
+    """Until `echoscu` is answered on the port (the listener is up)."""
+    deadline = time.perf_counter() + 30
+    while subprocess.run(["echoscu", "-aet", "PACS1", "-aec", "CTDEID", "localhost", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+        if process.poll() is not None or time.perf_counter() > deadline:
+            sys.exit(f"bench: {what} is not answering on port {port}")
+        time.sleep(0.05)
+
+
+def network_receive(binary, base, inbox, mapping, files, reps):
+    """`ctdeid receive` against DCMTK's `storescp` writing into a plain folder: the same storescu
+    send of every corpus file over loopback, one association, ended by `sync -f` of the receiving
+    tree (ctdeid receive flushes each instance before acknowledging it; storescp does not). Then the
+    time from the last instance acknowledged to the delivery by `ctdeid serve`, minus the settle time."""
+    if not (shutil.which("storescu") and shutil.which("storescp") and shutil.which("echoscu")):
+        print("\nnetwork receive: skipped (storescu, storescp and echoscu come with Debian's dcmtk)")
+        return
+    send = ["storescu", "-aet", "PACS1", "-aec", "CTDEID", "+sd", "+r", "localhost"]
+    receiver = [binary, "receive", "--allowed-calling-aes", "PACS1", "--allowed-peers", "127.0.0.1"]
+    results = {"storescp (DCMTK), a folder": [], "ctdeid receive, the inbox": []}
+    root = os.path.join(base, "network")
+    for rep in range(reps):
+        for name in results:
+            shutil.rmtree(root, ignore_errors=True)
+            target = os.path.join(root, "in")
+            os.makedirs(target)
+            port = free_port()
+            if name.startswith("storescp"):
+                command = ["storescp", "-aet", "CTDEID", "+xa", "-pdu", "65536", "-od", target, str(port)]
+            else:
+                command = receiver + ["--inbox", target, "--port", str(port)]
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for_echo(port, process, name)
+            start = time.perf_counter()
+            sent = subprocess.run(send + [str(port), inbox], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            sync(target)
+            seconds = time.perf_counter() - start
+            process.terminate()
+            process.wait(timeout=60)
+            received, _ = tree_size(target)
+            if sent.returncode != 0 or received != files:
+                sys.exit(f"bench: {name}: {received} of {files} instances received: {sent.stderr.decode(errors='replace')[-800:]}")
+            results[name].append(seconds)
+    print(f"\nnetwork receive: {files} instances sent by storescu over loopback in one association, "
+          f"median of {reps}, each ending with its files on disk")
+    baseline = statistics.median(results["storescp (DCMTK), a folder"])
+    for name, times in results.items():
+        seconds = statistics.median(times)
+        print(f"  {name:28} {seconds:7.2f} s {files / seconds:8.0f} instances/s {seconds / baseline:6.2f} x storescp time")
+
+    # The whole way: receive and serve on one tree; from the last instance acknowledged to the
+    # delivery of every study.
+    settle = 1.0
+    shutil.rmtree(root, ignore_errors=True)
+    tree = {name: os.path.join(root, name) for name in ["inbox", "outbox", "work", "quarantine", "done", "mappings", "qa"]}
+    database = os.path.join(root, "db.sqlite")
+    log = open(os.path.join(base, "network.log"), "w")
+    serve = subprocess.Popen([binary, "serve"] + [a for key, path in tree.items() for a in (f"--{key}", path)]
+                             + ["--database", database, "--key-file", os.path.join(root, "secret.key"),
+                                "--settle-seconds", str(settle), "--deface", "off"], stdout=log, stderr=log)
+    subprocess.run([binary, "mapping", "import", mapping, "--database", database], check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    receive = subprocess.Popen(receiver + ["--inbox", tree["inbox"], "--port", str(port)], stdout=log, stderr=log)
+    wait_for_echo(port, receive, "ctdeid receive")
+    studies = len(os.listdir(inbox))
+    start = time.perf_counter()
+    subprocess.run(send + [str(port), inbox], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = time.perf_counter()
+    db = sqlite3.connect(database)
+    while db.execute("SELECT count(*) FROM jobs WHERE state = 'delivered'").fetchone()[0] < studies:
+        if time.perf_counter() - last > 600 or serve.poll() is not None:
+            sys.exit("bench: the received studies were not delivered (see network.log)")
+        time.sleep(0.02)
+    delivered = time.perf_counter()
+    for process in (receive, serve):
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    print(f"  ctdeid receive + serve (--deface off): sent in {last - start:.2f} s; every study delivered "
+          f"{delivered - last - settle:.2f} s after the last instance and the settle time ({settle:.0f} s)")
 
 
 def main():
@@ -220,6 +310,7 @@ def main():
           f"{delivered - settle:.2f} s after the settle time ({settle:.0f} s); {files / (delivered - settle):.0f} files/s")
 
     idle_rescan(binary, base)
+    network_receive(binary, base, inbox, mapping, files, args.reps)
 
 
 def idle_rescan(binary, base, folders=10000):
