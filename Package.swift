@@ -85,6 +85,7 @@ let package = Package(
         .target(name: "Receiver", dependencies: [
             "CReceiver", "Settings", "Deidentification", "DICOM", "Platform",
             .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: optimised),
         // ServiceRuntime: `serve` (the service, its configuration, recovery after a crash, its lock).
         .target(name: "ServiceRuntime", dependencies: [

@@ -125,7 +125,8 @@ def network_receive(binary, base, inbox, mapping, files, reps):
         print("\nnetwork receive: skipped (storescu, storescp and echoscu come with Debian's dcmtk)")
         return
     send = ["storescu", "-aet", "PACS1", "-aec", "CTDEID", "+sd", "+r", "localhost"]
-    receiver = [binary, "receive", "--allowed-calling-aes", "PACS1", "--allowed-peers", "127.0.0.1"]
+    receiver = [binary, "receive", "--allowed-calling-aes", "PACS1", "--allowed-peers", "127.0.0.1",
+                "--database", os.path.join(base, "receive.sqlite")]
     results = {"storescp (DCMTK), a folder": [], "ctdeid receive, the inbox": []}
     root = os.path.join(base, "network")
     for rep in range(reps):

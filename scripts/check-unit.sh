@@ -133,7 +133,8 @@ done <<'EOF'
 /var/lib/ctdeid/done 750
 /var/lib/ctdeid/mappings 2770
 /var/lib/ctdeid/qa 2750
+/var/lib/ctdeid/receive 750
 EOF
 [[ $bad -eq 0 ]] || die "tmpfiles.d: wrong trees (above)"
-echo "check-unit: tmpfiles.d: 8 trees with the expected modes, owner ctdeid:ctdeid: OK"
+echo "check-unit: tmpfiles.d: 9 trees with the expected modes, owner ctdeid:ctdeid: OK"
 echo "check-unit: all checks passed"

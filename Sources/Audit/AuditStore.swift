@@ -297,6 +297,11 @@ public final class AuditStore: Sendable {
         return try read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state IN (\(list))\(mine) ORDER BY id").map(JobDetail.init) }
     }
 
+    /// Every job of an inbox folder, oldest first.
+    public func jobs(folder: String) throws(AuditError) -> [JobDetail] {
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE folder = ? ORDER BY id", arguments: [folder]).map(JobDetail.init) }
+    }
+
     public func allJobs(limit: Int = 1000) throws(AuditError) -> [JobDetail] {
         try read { db in try Row.fetchAll(db, sql: "SELECT * FROM (SELECT * FROM jobs ORDER BY id DESC LIMIT ?) ORDER BY id", arguments: [limit]).map(JobDetail.init) }
     }

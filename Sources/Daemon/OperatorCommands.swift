@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Foundation
 import Mapping
+import Receiver
 
 struct MappingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,10 +66,15 @@ struct JobsCommand: ParsableCommand {
         } catch {
             fail("\(error)", code: 1)
         }
-        print(pad("JOB", 6) + pad("STATE", 12) + pad("FILES", 8) + pad("QUAR.", 7) + pad("UPDATED", 26) + "REASON")
+        let senders = settings.receptionLog().map { receptions(of: jobs, store: store, log: $0) } ?? [:]
+        print(pad("JOB", 6) + pad("STATE", 12) + pad("FILES", 8) + pad("QUAR.", 7) + pad("UPDATED", 26) + pad("FROM", 18) + "REASON")
         for job in jobs {
+            let from = senders[job.id].map { list in
+                Dictionary(grouping: list, by: \.callingAE).sorted { $0.key < $1.key }
+                    .map { "\($0.key) x\($0.value.reduce(0) { $0 + $1.instances })" }.joined(separator: ",")
+            } ?? "-"
             print(pad("\(job.id)", 6) + pad(job.state.rawValue, 12) + pad("\(job.filesDelivered)", 8)
-                  + pad("\(job.filesQuarantined)", 7) + pad(job.updatedAt, 26) + (job.reason ?? ""))
+                  + pad("\(job.filesQuarantined)", 7) + pad(job.updatedAt, 26) + pad(from, 18) + (job.reason ?? ""))
         }
     }
 }
@@ -99,6 +105,12 @@ struct ShowCommand: ParsableCommand {
         print("  options: \(detail.options ?? "-")")
         print("  files: \(detail.filesTotal) total, \(detail.filesDelivered) delivered, \(detail.filesQuarantined) quarantined, \(detail.filesIgnored) ignored")
         print("  input: \(detail.inputDisposition ?? "in the inbox")")
+        if let log = settings.receptionLog() {
+            for reception in receptions(of: [detail], store: store, log: log)[detail.id] ?? [] {
+                print("  received: association \(reception.association) from \(reception.callingAE) (\(reception.peer)), "
+                      + "\(reception.instances) instance(s), \(reception.firstAt) to \(reception.lastAt)")
+            }
+        }
         if let page = detail.reviewPage { print("  review page: \(page)") }
         if let page = detail.runReviewPage { print("  review page of its run: \(page)") }
         print("  history:")
@@ -183,4 +195,20 @@ struct SecretCreateCommand: ParsableCommand {
             fail(error.reason, code: 2)
         }
     }
+}
+
+/// What the receiver wrote into each job's folder: a reception belongs to the first job of its
+/// folder updated after its last instance (the job that took those files), else to the folder's
+/// latest job (still settling). Calling AE titles and counts only: never patient data.
+func receptions(of jobs: [AuditStore.JobDetail], store: AuditStore, log: ReceptionLog) -> [Int64: [ReceptionLog.Reception]] {
+    var result: [Int64: [ReceptionLog.Reception]] = [:]
+    for folder in Set(jobs.map(\.folder)) {
+        guard let all = try? store.jobs(folder: folder), let last = all.last,
+              let list = try? log.receptions(folder: folder) else { continue }
+        for reception in list {
+            let owner = all.first { $0.updatedAt >= reception.lastAt } ?? last
+            result[owner.id, default: []].append(reception)
+        }
+    }
+    return result
 }

@@ -27,6 +27,7 @@ struct ReceiveCommand: ParsableCommand {
     @Option(name: .long, help: setting("log_level", "level")) var logLevel: String?
     // One flag per row of the [receive] table, named after its key.
     @Option(name: .long, help: setting("receive.ae_title", "title")) var aeTitle: String?
+    @Option(name: .long, help: setting("receive.database", "file")) var database: String?
     @Option(name: .long, help: setting("receive.port", "port")) var port: String?
     @Option(name: .long, help: setting("receive.allowed_calling_aes", "list")) var allowedCallingAes: String?
     @Option(name: .long, help: setting("receive.allowed_peers", "list")) var allowedPeers: String?

@@ -3,6 +3,7 @@ import Audit
 import Foundation
 import Logging
 import Platform
+import Receiver
 import ServiceRuntime
 import Settings
 
@@ -47,17 +48,21 @@ struct ConfigOptions: ParsableArguments {
         return values
     }
 
+    /// --config, else /etc/ctdeid/ctdeid.toml when it exists.
+    var configFile: URL? {
+        if let config { return URL(fileURLWithPath: config) }
+        return FileManager.default.fileExists(atPath: "/etc/ctdeid/ctdeid.toml") ? URL(fileURLWithPath: "/etc/ctdeid/ctdeid.toml") : nil
+    }
+
+    /// The receiver's log of associations, when there is one (`ctdeid receive` has run).
+    func receptionLog() -> ReceptionLog? {
+        guard let values = try? SettingValues(file: configFile, overrides: [:]) else { return nil }
+        return try? ReceptionLog(path: values.path("receive.database").path, create: false)
+    }
+
     func load() -> ServiceConfiguration {
-        let file: URL?
-        if let config {
-            file = URL(fileURLWithPath: config)
-        } else if FileManager.default.fileExists(atPath: "/etc/ctdeid/ctdeid.toml") {
-            file = URL(fileURLWithPath: "/etc/ctdeid/ctdeid.toml")
-        } else {
-            file = nil
-        }
         do {
-            return try ServiceConfiguration.load(file: file, overrides: overrides)
+            return try ServiceConfiguration.load(file: configFile, overrides: overrides)
         } catch {
             fail(error.reason, code: 2)
         }

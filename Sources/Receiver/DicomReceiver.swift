@@ -2,6 +2,7 @@ import CReceiver
 import Foundation
 import Logging
 import Platform
+import Synchronization
 
 /// `ctdeid receive`: a C-STORE and C-ECHO endpoint on DCMTK's dcmnet (the `CReceiver` shim), which
 /// decides nothing itself. This type decides who may store (`ReceiverConfiguration.mayStore`) and
@@ -16,6 +17,10 @@ public final class DicomReceiver: @unchecked Sendable {
     let logger: Logger
     private let handle: OpaquePointer
     private let onListening: @Sendable () -> Void
+    /// Opened by `run`.
+    private let log = Mutex<ReceptionLog?>(nil)
+    /// The shim's association numbers (one run) -> the reception log's rows.
+    private let rows = Mutex<[UInt64: Int64]>([:])
 
     public init(configuration: ReceiverConfiguration, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
@@ -32,6 +37,12 @@ public final class DicomReceiver: @unchecked Sendable {
     /// Serves until `stop()`. Throws when the port cannot be opened or DCMTK refuses the setup.
     public func run() throws(ConfigurationError) {
         try placement.prepare()
+        do {
+            let opened = try ReceptionLog(path: configuration.database)
+            log.withLock { $0 = opened }
+        } catch {
+            throw ConfigurationError("receive.database = \(configuration.database): cannot open: \(error)")
+        }
         // DCMTK's own log is routed here at INFO at most: its DEBUG and TRACE levels print UIDs and data sets.
         ctd_log_configure(Int32(CTD_LOG_WARN), { context, _, _, message in
             let receiver = Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue()
@@ -105,7 +116,9 @@ public final class DicomReceiver: @unchecked Sendable {
             return InboxPlacement.Status.sopClassNotSupported
         }
         do {
-            try placement.place(temporaryFile: String(cString: info.temp_path), sopInstanceUID: String(cString: info.sop_instance_uid))
+            let placed = try placement.place(temporaryFile: String(cString: info.temp_path),
+                                             sopInstanceUID: String(cString: info.sop_instance_uid))
+            record(info.assoc_id) { try $0.instanceStored(association: $1, folder: String(placed.prefix { $0 != "/" })) }
             return InboxPlacement.Status.success
         } catch {
             logger.error("association \(info.assoc_id) from \(String(cString: info.calling_ae)): an instance was not stored: \(error.reason)")
@@ -122,14 +135,45 @@ public final class DicomReceiver: @unchecked Sendable {
             onListening()
         case Int(CTD_EVENT_ASSOC_REJECTED.rawValue):
             logger.notice("association refused", metadata: ["calling_ae": "\(calling)", "peer": "\(peer)", "reason": "\(event.reason)"])
+            do {
+                _ = try log.withLock { try $0?.associationStarted(callingAE: calling, peer: peer, outcome: "refused") }
+            } catch {
+                logger.error("the reception log cannot be written: \(error)")
+            }
         case Int(CTD_EVENT_ASSOC_STARTED.rawValue):
             logger.info("association \(event.assoc_id) started", metadata: ["calling_ae": "\(calling)", "peer": "\(peer)"])
+            do {
+                if let row = try log.withLock({ try $0?.associationStarted(callingAE: calling, peer: peer, outcome: "accepted") }) {
+                    rows.withLock { $0[event.assoc_id] = row }
+                }
+            } catch {
+                logger.error("the reception log cannot be written: \(error)")
+            }
         case Int(CTD_EVENT_ASSOC_ENDED.rawValue):
+            let outcome = [1: "released", 2: "aborted", 3: "failed", 4: "stopped"][Int(event.reason)] ?? "ended"
+            record(event.assoc_id) {
+                try $0.associationEnded($1, outcome: outcome, stored: Int(event.stores_ok), failed: Int(event.stores_failed),
+                                        echoes: Int(event.echoes), bytes: Int64(event.bytes_received))
+            }
+            rows.withLock { _ = $0.removeValue(forKey: event.assoc_id) }
             logger.info("association \(event.assoc_id) ended", metadata: [
                 "calling_ae": "\(calling)", "stored": "\(event.stores_ok)", "failed": "\(event.stores_failed)",
                 "echoes": "\(event.echoes)", "bytes": "\(event.bytes_received)", "end": "\(event.reason)"])
         default:
             logger.warning("receiver: \(String(cString: event.message))")
+        }
+    }
+}
+
+extension DicomReceiver {
+    /// Writes to the reception log for an association; a failure is logged, never passed to the
+    /// sender: the instance is safe in the inbox whatever its record.
+    func record(_ association: UInt64, _ write: (ReceptionLog, Int64) throws -> Void) {
+        guard let row = rows.withLock({ $0[association] }) else { return }
+        do {
+            try log.withLock { log in if let log { try write(log, row) } }
+        } catch {
+            logger.error("the reception log cannot be written: \(error)")
         }
     }
 }

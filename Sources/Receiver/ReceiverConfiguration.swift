@@ -9,6 +9,8 @@ import Settings
 public struct ReceiverConfiguration: Sendable {
     public var inbox: URL
     public var logLevel: String
+    /// The reception log (`ReceptionLog`).
+    public var database: String
     public var aeTitle: String
     public var port: Int
     public var allowedCallingAEs: Set<String>
@@ -78,7 +80,7 @@ public struct ReceiverConfiguration: Sendable {
             throw settings.refuse("inbox", "cannot create the folder: \(error.localizedDescription)")
         }
         return ReceiverConfiguration(
-            inbox: inbox, logLevel: settings.text("log_level"), aeTitle: aeTitle, port: settings.count("receive.port"),
+            inbox: inbox, logLevel: settings.text("log_level"), database: settings.path("receive.database").path, aeTitle: aeTitle, port: settings.count("receive.port"),
             allowedCallingAEs: callers, allowedPeers: peers, maxPDU: settings.count("receive.max_pdu"),
             acseTimeoutSeconds: settings.count("receive.acse_timeout_seconds"),
             dimseTimeoutSeconds: settings.count("receive.dimse_timeout_seconds"),

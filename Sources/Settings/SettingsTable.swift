@@ -167,6 +167,12 @@ package enum SettingsTable {
 
                     The AE title this node answers to: add it in PACS with this host's address and the port below.
                     """, section: "receive"),
+        Setting("database", .path, default: "var/receive.sqlite", packaged: "/var/lib/ctdeid/receive/receive.sqlite",
+                help: "The receiver's record of associations (calling AE, address, counts) and the folders they filled (SQLite, 0600).",
+                comment: """
+                    The receiver's record: every association (calling AE title, address, counts, how it ended) and
+                    the inbox folders it wrote into; `ctdeid jobs` and `ctdeid show` name a job's senders from it.
+                    """, section: "receive"),
         Setting("port", .count(1...65535), default: "11112",
                 help: "TCP port to listen on (ports below 1024 need a privilege the unit does not grant).",
                 comment: "TCP port to listen on (IPv4, every interface).", section: "receive"),

@@ -25,6 +25,7 @@ final class ReceiveTests: XCTestCase {
             handle.seekToEndOfFile()
             process.executableURL = ctdeidBinary
             process.arguments = ["receive", "--inbox", tree.inbox.path, "--port", "\(port)",
+                                 "--database", tree.root.appendingPathComponent("receive.sqlite").path,
                                  "--allowed-calling-aes", callers, "--allowed-peers", peers]
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "NOTIFY_SOCKET")
@@ -138,6 +139,17 @@ final class ReceiveTests: XCTestCase {
         XCTAssertEqual(serve.terminate(), 0)
         XCTAssertTrue(receiver.output.contains("calling_ae=PACS1"), receiver.output)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tree.inbox.appendingPathComponent(".ctdeid-receiving").path), [])
+        // `ctdeid jobs` names each job's sender and count from the receiver's record.
+        let config = tree.root.appendingPathComponent("ctdeid.toml")
+        try "database = \"\(tree.database)\"\n[receive]\ndatabase = \"\(tree.root.appendingPathComponent("receive.sqlite").path)\"\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let jobs = try runCTDeid(["jobs", "--config", config.path])
+        for folder in folders {
+            XCTAssertTrue(jobs.stdout.contains("PACS1 x\(regularFiles(under: folder).count) "), jobs.stdout)
+        }
+        XCTAssertEqual(try sqlite(tree.root.appendingPathComponent("receive.sqlite").path,
+                                  "SELECT count(*), sum(stored) FROM associations WHERE calling_ae = 'PACS1' AND outcome = 'released'"),
+                       [["\(folders.count)", "\(folders.map { regularFiles(under: $0).count }.reduce(0, +))"]])
 
         let reference = tree.root.appendingPathComponent("reference")
         let result = try runCTDeid(["run", "--input", source.path, "--output", reference.path, "--mapping", mapping.path,
