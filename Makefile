@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libdcmtk-dev dcmtk libgdcm-tools libsystemd-dev libsqlite3-dev pkg-config dicom3tools sqlite3 systemd dpkg-dev \
-  libtesseract-dev tesseract-ocr-eng python3-venv libopenjp2-7-dev chromium bindfs
+  libtesseract-dev tesseract-ocr-eng python3-venv libopenjp2-7-dev chromium bindfs openssl
 DEMO := var/demo
 BIN_RELEASE := .build/release/ctdeid
 FACE_VENV := .build-venv

@@ -45,7 +45,7 @@ let package = Package(
             name: "CReceiver",
             path: "Sources/CReceiver",
             cxxSettings: [.define("HAVE_CONFIG_H", to: "0")],
-            linkerSettings: [.linkedLibrary("dcmnet"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd")]
+            linkerSettings: [.linkedLibrary("dcmtls"), .linkedLibrary("dcmnet"), .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd")]
         ),
         // syncfs(2) and sync_file_range(2), which Swift's Glibc module does not export.
         .target(name: "CPlatform", path: "Sources/CPlatform"),

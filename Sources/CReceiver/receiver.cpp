@@ -17,6 +17,8 @@
 
 #include "receiver_internal.h"
 
+#include "dcmtk/dcmtls/tlslayer.h"
+
 using namespace ctd_rx;
 
 namespace {
@@ -74,6 +76,17 @@ bool buildSettings(const ctd_receiver_config *c, Settings &s, DcmSCPConfig &cfg,
         err = "temp_dir is not a writable directory";
         return false;
     }
+    s.tlsCertificateFile = c->tls_certificate_file ? c->tls_certificate_file : "";
+    s.tlsPrivateKeyFile = c->tls_private_key_file ? c->tls_private_key_file : "";
+    s.tlsPeerCAFile = c->tls_peer_ca_file ? c->tls_peer_ca_file : "";
+    if (s.tlsCertificateFile.empty() != s.tlsPrivateKeyFile.empty()) {
+        err = "tls_certificate_file and tls_private_key_file must be set together (both empty = plain TCP)";
+        return false;
+    }
+    if (!s.tls() && !s.tlsPeerCAFile.empty()) {
+        err = "tls_peer_ca_file requires tls_certificate_file and tls_private_key_file";
+        return false;
+    }
 
     if (c->sop_class_count > 127) { err = "at most 127 SOP classes (DCMTK limit: 128 contexts per profile)"; return false; }
     if (c->transfer_syntax_count == 0 || c->transfer_syntax_uids == nullptr) {
@@ -119,6 +132,70 @@ bool buildSettings(const ctd_receiver_config *c, Settings &s, DcmSCPConfig &cfg,
     cond = cfg.checkAssociationProfile("DEFAULT", mangled);
     if (cond.bad()) { err = std::string("association profile invalid: ") + cond.text(); return false; }
     return true;
+}
+
+// ---------------------------------------------------------------------- TLS
+bool readableFile(const char *field, const std::string &path, std::string &err)
+{
+    std::FILE *f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        err = std::string("TLS: cannot read ") + field + " '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    std::fclose(f);
+    return true;
+}
+
+// The TLS layer for the acceptor, or nullptr with `err` naming the file and the reason.
+// Profile: DICOM "Non-downgrading BCP 195" (TLS 1.2+, (EC)DHE-RSA AES-GCM, TLS 1.3), the default of
+// DCMTK's own tools. DCMTK's TSP_Profile_BCP195 would also accept TLS 1.0/1.1 and the RSA key
+// exchange / 3DES / AES-CBC suites of the retired Basic and AES profiles.
+std::unique_ptr<DcmTLSTransportLayer> makeTLSLayer(const Settings &s, std::string &err)
+{
+    const std::string &crt = s.tlsCertificateFile, &key = s.tlsPrivateKeyFile, &ca = s.tlsPeerCAFile;
+    if (!readableFile("tls_private_key_file", key, err) || !readableFile("tls_certificate_file", crt, err) ||
+        (!ca.empty() && !readableFile("tls_peer_ca_file", ca, err)))
+        return nullptr;
+    std::unique_ptr<DcmTLSTransportLayer> tls(new DcmTLSTransportLayer(NET_ACCEPTOR, nullptr, OFFalse));
+    if (!*tls) {
+        err = "TLS: cannot create the OpenSSL context";
+        return nullptr;
+    }
+    // empty password: an encrypted key fails here instead of OpenSSL prompting on the terminal
+    tls->setPrivateKeyPasswd("");
+    // key first, then certificate, then the check (as DCMTK's own tools do)
+    OFCondition cond = tls->setPrivateKeyFile(key.c_str(), DCF_Filetype_PEM);
+    if (cond.bad()) {
+        err = "TLS: tls_private_key_file '" + key + "' holds no usable PEM private key (encrypted keys are not supported): " + cond.text();
+        return nullptr;
+    }
+    cond = tls->setCertificateFile(crt.c_str(), DCF_Filetype_PEM);
+    if (cond.bad()) {
+        err = "TLS: tls_certificate_file '" + crt + "' holds no usable PEM certificate: " + cond.text();
+        return nullptr;
+    }
+    if (!tls->checkPrivateKeyMatchesCertificate()) {
+        err = "TLS: tls_private_key_file '" + key + "' does not match the certificate in tls_certificate_file '" + crt +
+              "' (or that file holds no PEM certificate)";
+        return nullptr;
+    }
+    if (!ca.empty()) {
+        cond = tls->addTrustedCertificateFile(ca.c_str(), DCF_Filetype_PEM);
+        if (cond.bad()) {
+            err = "TLS: tls_peer_ca_file '" + ca + "' holds no usable PEM CA certificate: " + cond.text();
+            return nullptr;
+        }
+        tls->setCertificateVerification(DCV_requireCertificate);  // handshake fails without a valid client cert
+    } else {
+        tls->setCertificateVerification(DCV_ignoreCertificate);   // no CertificateRequest is sent
+    }
+    cond = tls->setTLSProfile(TSP_Profile_BCP195_ND);
+    if (cond.good()) cond = tls->activateCipherSuites();
+    if (cond.bad()) {
+        err = std::string("TLS: cannot activate the BCP 195 cipher suites: ") + cond.text();
+        return nullptr;
+    }
+    return tls;
 }
 
 // ------------------------------------------------------------------ logging
@@ -221,6 +298,16 @@ extern "C" int ctd_receiver_run(ctd_receiver *rcv, const ctd_receiver_config *co
         copyError(errbuf, errbuf_len, "DICOM data dictionary not loaded (DCMDICTPATH?)");
         return -1;
     }
+    // Declared before `net`: the layer must outlive the network (we keep ownership; every
+    // association using it is gone before ASC_dropNetwork below).
+    std::unique_ptr<DcmTLSTransportLayer> tls;
+    if (sh->s.tls()) {
+        tls = makeTLSLayer(sh->s, err);
+        if (!tls) {
+            copyError(errbuf, errbuf_len, err);
+            return -1;
+        }
+    }
     if (rcv->stop) return 0;
 
     T_ASC_Network *net = nullptr;
@@ -229,6 +316,14 @@ extern "C" int ctd_receiver_run(ctd_receiver *rcv, const ctd_receiver_config *co
     if (cond.bad()) {
         copyError(errbuf, errbuf_len, std::string("cannot listen on port ") + std::to_string(sh->s.port) + ": " + cond.text());
         return -1;
+    }
+    if (tls) {
+        cond = ASC_setTransportLayer(net, tls.get(), 0 /* not owned by the network */);
+        if (cond.bad()) {
+            ASC_dropNetwork(&net);
+            copyError(errbuf, errbuf_len, std::string("TLS: cannot set the transport layer: ") + cond.text());
+            return -1;
+        }
     }
     {
         ctd_event ev{};
@@ -255,8 +350,8 @@ extern "C" int ctd_receiver_run(ctd_receiver *rcv, const ctd_receiver_config *co
         T_ASC_Association *assoc = nullptr;
         // waits up to 1 s for a TCP connection, then reads the A-ASSOCIATE-RQ
         // (up to acse_timeout) on this thread
-        cond = ASC_receiveAssociation(net, &assoc, OFstatic_cast(long, sh->s.maxPDU), nullptr, nullptr, OFFalse,
-                                      DUL_NOBLOCK, 1);
+        cond = ASC_receiveAssociation(net, &assoc, OFstatic_cast(long, sh->s.maxPDU), nullptr, nullptr,
+                                      tls ? OFTrue : OFFalse, DUL_NOBLOCK, 1);
         if (cond == DUL_NOASSOCIATIONREQUEST) {
             dropAssoc(assoc);
             continue;

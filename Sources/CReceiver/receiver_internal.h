@@ -78,6 +78,9 @@ struct Settings {
     Uint32 maxAssociations = 1;
     Uint32 stopTimeout = 10;
     std::string tempDir;
+    // TLS: all empty = plain TCP (certificate and key are set together, CA only with them)
+    std::string tlsCertificateFile, tlsPrivateKeyFile, tlsPeerCAFile;
+    bool tls() const { return !tlsCertificateFile.empty(); }
 };
 
 struct Worker {

@@ -31,6 +31,9 @@ struct ReceiveCommand: ParsableCommand {
     @Option(name: .long, help: setting("receive.port", "port")) var port: String?
     @Option(name: .long, help: setting("receive.allowed_calling_aes", "list")) var allowedCallingAes: String?
     @Option(name: .long, help: setting("receive.allowed_peers", "list")) var allowedPeers: String?
+    @Option(name: .long, help: setting("receive.tls_certificate", "file")) var tlsCertificate: String?
+    @Option(name: .long, help: setting("receive.tls_private_key", "file")) var tlsPrivateKey: String?
+    @Option(name: .long, help: setting("receive.tls_peer_ca", "file")) var tlsPeerCa: String?
     @Option(name: .long, help: setting("receive.max_pdu", "bytes")) var maxPdu: String?
     @Option(name: .long, help: setting("receive.acse_timeout_seconds", "seconds")) var acseTimeoutSeconds: String?
     @Option(name: .long, help: setting("receive.dimse_timeout_seconds", "seconds")) var dimseTimeoutSeconds: String?

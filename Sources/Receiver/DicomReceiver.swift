@@ -48,6 +48,8 @@ public final class DicomReceiver: @unchecked Sendable {
             let receiver = Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue()
             receiver.logger.warning("dcmnet: \(String(cString: message!))")
         }, Unmanaged.passUnretained(self).toOpaque())
+        // DCMTK's log is process-wide: it must not call back into this object once run has returned.
+        defer { ctd_log_configure(Int32(CTD_LOG_OFF), nil, nil) }
         let c = configuration
         var error = [CChar](repeating: 0, count: 512)
         // Classes off the list that PACS commonly send within a study are negotiated too, so that
@@ -57,6 +59,9 @@ public final class DicomReceiver: @unchecked Sendable {
             withCStrings(c.transferSyntaxes) { syntaxes in
                 c.aeTitle.withCString { aeTitle in
                     placement.receiving.path.withCString { temporary in
+                    (c.tlsCertificate?.path ?? "").withCString { certificate in
+                    (c.tlsPrivateKey?.path ?? "").withCString { privateKey in
+                    (c.tlsPeerCA?.path ?? "").withCString { peerCA in
                         var config = ctd_receiver_config()
                         config.ae_title = aeTitle
                         config.port = UInt16(c.port)
@@ -71,6 +76,9 @@ public final class DicomReceiver: @unchecked Sendable {
                         config.temp_dir = temporary
                         // Within a context the sender's order wins: its files are stored as it holds them.
                         config.prefer_proposed_order = 1
+                        config.tls_certificate_file = certificate
+                        config.tls_private_key_file = privateKey
+                        config.tls_peer_ca_file = peerCA
                         var callbacks = ctd_receiver_callbacks()
                         callbacks.admit = { context, info in
                             Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().admit(info!.pointee)
@@ -83,6 +91,9 @@ public final class DicomReceiver: @unchecked Sendable {
                         }
                         return ctd_receiver_run(handle, &config, &callbacks, Unmanaged.passUnretained(self).toOpaque(),
                                                 &error, error.count)
+                    }
+                    }
+                    }
                     }
                 }
             }

@@ -23,6 +23,11 @@ public struct ReceiverConfiguration: Sendable {
     public var sopClasses: [String]
     /// Transfer syntaxes accepted, the preferred first.
     public var transferSyntaxes: [String]
+    /// DICOM over TLS when both are set.
+    public var tlsCertificate: URL?
+    public var tlsPrivateKey: URL?
+    /// Senders must present a certificate signed by one of these CAs.
+    public var tlsPeerCA: URL?
 
     /// Explicit and implicit VR little endian first (no decoding needed), then the compressed syntaxes
     /// the pipeline reads, stored as they come.
@@ -73,6 +78,22 @@ public struct ReceiverConfiguration: Sendable {
         for uid in syntaxes where !defaultTransferSyntaxes.contains(uid) {
             throw settings.refuse("receive.transfer_syntaxes", "\(uid) is not a transfer syntax ctdeid reads (\(defaultTransferSyntaxes.joined(separator: ", ")))")
         }
+        let certificate = settings.optionalPath("receive.tls_certificate"), key = settings.optionalPath("receive.tls_private_key")
+        let peerCA = settings.optionalPath("receive.tls_peer_ca")
+        if certificate != nil && key == nil {
+            throw settings.refuse("receive.tls_certificate", "TLS needs the certificate's private key too (tls_private_key)")
+        }
+        if key != nil && certificate == nil {
+            throw settings.refuse("receive.tls_private_key", "TLS needs the certificate too (tls_certificate)")
+        }
+        if peerCA != nil && certificate == nil {
+            throw settings.refuse("receive.tls_peer_ca", "asking senders for certificates needs TLS (tls_certificate and tls_private_key)")
+        }
+        for (key, url) in [("receive.tls_certificate", certificate), ("receive.tls_private_key", key), ("receive.tls_peer_ca", peerCA)] {
+            if let url, !FileManager.default.isReadableFile(atPath: url.path) {
+                throw settings.refuse(key, "cannot read \(url.path)")
+            }
+        }
         let inbox = settings.path("inbox")
         do {
             try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
@@ -84,7 +105,8 @@ public struct ReceiverConfiguration: Sendable {
             allowedCallingAEs: callers, allowedPeers: peers, maxPDU: settings.count("receive.max_pdu"),
             acseTimeoutSeconds: settings.count("receive.acse_timeout_seconds"),
             dimseTimeoutSeconds: settings.count("receive.dimse_timeout_seconds"),
-            maxAssociations: settings.count("receive.max_associations"), sopClasses: sopClasses, transferSyntaxes: syntaxes)
+            maxAssociations: settings.count("receive.max_associations"), sopClasses: sopClasses, transferSyntaxes: syntaxes,
+            tlsCertificate: certificate, tlsPrivateKey: key, tlsPeerCA: peerCA)
     }
 
     /// An AE title is 1 to 16 characters of the default repertoire, without backslash or control

@@ -9,6 +9,8 @@ package struct Setting: Sendable {
         /// A file or folder; relative paths resolve against the config file's folder (or the working
         /// directory for a flag).
         case path
+        /// A path that may be left empty (a feature off until it is set).
+        case optionalPath
         /// A number of seconds or similar, fractions allowed.
         case number(ClosedRange<Double>)
         /// A whole number.
@@ -93,6 +95,8 @@ package struct Setting: Sendable {
                 let list = choices.map { "\($0.value) (\($0.meaning))" }
                 return "must be " + (list.count > 1 ? list.dropLast().joined(separator: ", ") + " or " + list.last! : list[0])
             }
+        case .optionalPath:
+            if value.contains("\0") { return "contains a NUL byte" }
         case .text, .list:
             break
         }

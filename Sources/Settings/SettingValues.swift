@@ -93,6 +93,11 @@ package struct SettingValues: Sendable {
         return url.standardizedFileURL
     }
 
+    /// An `.optionalPath` value, nil when empty.
+    package func optionalPath(_ key: String) -> URL? {
+        values[key]!.text.isEmpty ? nil : path(key)
+    }
+
     package func number(_ key: String) -> Double { Double(values[key]!.text)! }
 
     package func count(_ key: String) -> Int { Int(values[key]!.text)! }

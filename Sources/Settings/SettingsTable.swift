@@ -189,6 +189,22 @@ package enum SettingsTable {
                     The sender addresses that may store: IPv4 addresses or networks ("10.1.2.3", "10.1.2.0/24").
                     Empty: nobody may store.
                     """, section: "receive"),
+        Setting("tls_certificate", .optionalPath, default: "",
+                help: "PEM certificate for DICOM over TLS (with tls_private_key); empty: plain TCP.",
+                comment: """
+                    DICOM over TLS (TLS 1.2 with AES-GCM or TLS 1.3, DCMTK's BCP 195 profile): the node's PEM
+                    certificate (an RSA key; intermediate certificates may follow it in the file) and its
+                    private key (not encrypted; readable by the ctdeid user only). Both empty: plain TCP.
+                    """, section: "receive"),
+        Setting("tls_private_key", .optionalPath, default: "",
+                help: "PEM private key of tls_certificate (not encrypted).",
+                comment: "The private key of tls_certificate (PEM, not encrypted).", section: "receive"),
+        Setting("tls_peer_ca", .optionalPath, default: "",
+                help: "PEM CA bundle: when set, senders must present a certificate it signed.",
+                comment: """
+                    With TLS: a PEM bundle of the CAs whose certificates senders must present (mutual TLS).
+                    Empty: senders are not asked for a certificate (the AE title and address lists still apply).
+                    """, section: "receive"),
         Setting("max_pdu", .count(4096...131072), default: "65536",
                 help: "Largest PDU received, in bytes (4096 to 131072).",
                 comment: "Largest PDU this node receives, in bytes (4096 to 131072).", section: "receive"),

@@ -14,7 +14,7 @@ final class ReceiveTests: XCTestCase {
         let port: Int
 
         init(_ tree: ServiceTests.Tree, port: Int, callers: String = "PACS1", peers: String = "127.0.0.1",
-             logName: String = "receive.log") throws {
+             logName: String = "receive.log", extra: [String] = []) throws {
             guard FileManager.default.isExecutableFile(atPath: ctdeidBinary.path) else {
                 throw XCTSkip("ctdeid binary not built at \(ctdeidBinary.path)")
             }
@@ -26,7 +26,7 @@ final class ReceiveTests: XCTestCase {
             process.executableURL = ctdeidBinary
             process.arguments = ["receive", "--inbox", tree.inbox.path, "--port", "\(port)",
                                  "--database", tree.root.appendingPathComponent("receive.sqlite").path,
-                                 "--allowed-calling-aes", callers, "--allowed-peers", peers]
+                                 "--allowed-calling-aes", callers, "--allowed-peers", peers] + extra
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "NOTIFY_SOCKET")
             process.environment = env
@@ -242,5 +242,46 @@ final class ReceiveTests: XCTestCase {
         let delivered = regularFiles(under: tree.outbox).filter { $0.pathExtension == "dcm" }
         XCTAssertEqual(delivered.count, 200, "every instance delivered once")
         XCTAssertEqual(tree.count("SELECT files_delivered FROM jobs"), 200)
+    }
+
+    /// DICOM over TLS with client certificates: a sender presenting a certificate of the configured CA
+    /// stores; one speaking plain TCP, or TLS without a certificate, stores nothing. Certificates are
+    /// made by openssl for the test (RSA, as DCMTK 3.6.7's TLS 1.2 suites need).
+    func testOverTLSOnlyASenderWithACertificateOfTheCAStores() throws {
+        let storescu = try Self.tool("storescu"), openssl = try Self.tool("openssl")
+        let tree = try makeTree()
+        let pki = tree.root.appendingPathComponent("pki")
+        try FileManager.default.createDirectory(at: pki, withIntermediateDirectories: true)
+        func make(_ arguments: String) throws {
+            let made = try Self.run(URL(fileURLWithPath: "/bin/bash"), ["-c", "cd '\(pki.path)' && \(openssl.path) " + arguments])
+            XCTAssertEqual(made.status, 0, made.output)
+        }
+        try make("req -x509 -newkey rsa:2048 -sha256 -days 2 -nodes -keyout ca.key -out ca.crt -subj /CN=test-CA "
+                 + "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign")
+        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+            try make("req -newkey rsa:2048 -nodes -keyout \(name).key -out \(name).csr -subj /CN=\(name)")
+            try "extendedKeyUsage=\(usage)\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                .write(to: pki.appendingPathComponent("\(name).ext"), atomically: true, encoding: .utf8)
+            try make("x509 -req -in \(name).csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 "
+                     + "-extfile \(name).ext -out \(name).crt")
+        }
+        let (_, _, studies) = try makeStudies(in: tree.root, patients: 1, slices: 2)
+        let files = regularFiles(under: studies[0].patientFolder).map(\.path)
+        func path(_ name: String) -> String { pki.appendingPathComponent(name).path }
+        let receiver = try Receiver(tree, port: Self.freePort(), extra: [
+            "--tls-certificate", path("server.crt"), "--tls-private-key", path("server.key"), "--tls-peer-ca", path("ca.crt")])
+        waitForListening(receiver)
+        func placed() -> Int { regularFiles(under: tree.inbox).filter { !$0.path.contains("/.ctdeid-receiving/") }.count }
+        let node = ["-aet", "PACS1", "-aec", "CTDEID", "localhost", "\(receiver.port)"]
+
+        let plain = try Self.run(storescu, node + [files[0]])
+        XCTAssertNotEqual(plain.status, 0, plain.output)
+        let anonymous = try Self.run(storescu, ["+tla", "+cf", path("ca.crt")] + node + [files[0]])
+        XCTAssertNotEqual(anonymous.status, 0, anonymous.output)
+        XCTAssertEqual(placed(), 0, "nothing stored without TLS and a certificate")
+        let secure = try Self.run(storescu, ["+tls", path("client.key"), path("client.crt"), "+cf", path("ca.crt")] + node + files)
+        XCTAssertEqual(secure.status, 0, secure.output)
+        XCTAssertEqual(placed(), files.count)
+        XCTAssertEqual(receiver.terminate(), 0, receiver.output)
     }
 }

@@ -50,6 +50,10 @@ final class ReceiverConfigurationTests: XCTestCase {
         XCTAssertEqual(refusal(["receive.sop_classes": "1.2.840.10008.5.1.4.1.1.7"])?.contains("is not an image class ctdeid de-identifies"), true)
         XCTAssertEqual(refusal(["receive.port": "0"]), "flag --port: receive.port = \"0\": must be between 1 and 65535")
         XCTAssertEqual(refusal([:], "[receive]\nportt = 1\n")?.contains("unknown key 'receive.portt'"), true)
+        XCTAssertEqual(refusal(["receive.tls_certificate": file.path]),
+                       "flag --tls-certificate: receive.tls_certificate = \"\(file.path)\": TLS needs the certificate's private key too (tls_private_key)")
+        XCTAssertEqual(refusal(["receive.tls_certificate": file.path, "receive.tls_private_key": "/nonexistent/key.pem"]),
+                       "flag --tls-private-key: receive.tls_private_key = \"/nonexistent/key.pem\": cannot read /nonexistent/key.pem")
         XCTAssertEqual(refusal([:], "[receive]\nallowed_peers = 10\n")?.contains("must be an array of strings"), true)
     }
 

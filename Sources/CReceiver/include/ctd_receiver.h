@@ -5,6 +5,8 @@
  * goes, how it is named, which status to answer) is taken by the caller's
  * callbacks. The shim:
  *   - listens on a TCP port (IPv4, all interfaces: DCMTK 3.6.7 has no bind address),
+ *     optionally with TLS (see tls_certificate_file; failed handshakes are
+ *     reported as CTD_EVENT_ERROR "could not receive association request"),
  *   - negotiates presentation contexts from the configured SOP class and
  *     transfer syntax lists (no transcoding: data are stored as received),
  *   - asks `admit` about every association request,
@@ -74,6 +76,27 @@ typedef struct ctd_receiver_config {
     /* Existing, writable directory for the temporary files (hidden, on the
        same filesystem as the final destination so that rename() is atomic). */
     const char *temp_dir;
+
+    /* Optional DICOM over TLS (DCMTK dcmtls + OpenSSL), PEM files.
+       tls_certificate_file and tls_private_key_file both NULL or "": plain TCP.
+       Both set: every connection must start with a TLS handshake (DICOM
+       Non-downgrading BCP 195 profile: TLS 1.2 or 1.3, ECDHE/DHE + AES-GCM);
+       plain DICOM connections fail. Setting only one of them is a
+       configuration error. Unreadable files, an encrypted key or a key that
+       does not match the certificate make ctd_receiver_run() return -1 before
+       the port is opened. The handshake runs on the accepting thread, like
+       the reading of the A-ASSOCIATE-RQ, but is bounded by DCMTK's socket
+       timeout (dcmSocketReceiveTimeout, 60 s) rather than acse_timeout_s: a
+       client that connects and stays silent delays other associations and
+       ctd_receiver_stop() by up to 60 s. */
+    const char *tls_certificate_file; /* server certificate; may be followed by
+                                         intermediate CA certificates (chain)   */
+    const char *tls_private_key_file; /* its private key, not encrypted         */
+    const char *tls_peer_ca_file;     /* NULL or "": clients are not asked for a
+                                         certificate. Set (only with TLS): PEM
+                                         bundle of CA certificates; a client must
+                                         present a certificate issued by one of
+                                         them, otherwise the handshake fails    */
 } ctd_receiver_config;
 
 /* ------------------------------------------------------------ admission */
