@@ -125,6 +125,9 @@ def network_receive(binary, base, inbox, mapping, files, reps):
         print("\nnetwork receive: skipped (storescu, storescp and echoscu come with Debian's dcmtk)")
         return
     send = ["storescu", "-aet", "PACS1", "-aec", "CTDEID", "+sd", "+r", "localhost"]
+    # Debian's DCMTK tools leave Nagle's algorithm on unless TCP_NODELAY=1: every instance would then
+    # wait ~40 ms for a delayed ACK, and both contenders would measure that. PACS senders set it.
+    nodelay = dict(os.environ, TCP_NODELAY="1")
     receiver = [binary, "receive", "--allowed-calling-aes", "PACS1", "--allowed-peers", "127.0.0.1",
                 "--database", os.path.join(base, "receive.sqlite")]
     results = {"storescp (DCMTK), a folder": [], "ctdeid receive, the inbox": []}
@@ -139,10 +142,10 @@ def network_receive(binary, base, inbox, mapping, files, reps):
                 command = ["storescp", "-aet", "CTDEID", "+xa", "-pdu", "65536", "-od", target, str(port)]
             else:
                 command = receiver + ["--inbox", target, "--port", str(port)]
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=nodelay)
             wait_for_echo(port, process, name)
             start = time.perf_counter()
-            sent = subprocess.run(send + [str(port), inbox], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            sent = subprocess.run(send + [str(port), inbox], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=nodelay)
             sync(target)
             seconds = time.perf_counter() - start
             process.terminate()
@@ -174,7 +177,7 @@ def network_receive(binary, base, inbox, mapping, files, reps):
     wait_for_echo(port, receive, "ctdeid receive")
     studies = len(os.listdir(inbox))
     start = time.perf_counter()
-    subprocess.run(send + [str(port), inbox], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(send + [str(port), inbox], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=nodelay)
     last = time.perf_counter()
     db = sqlite3.connect(database)
     while db.execute("SELECT count(*) FROM jobs WHERE state = 'delivered'").fetchone()[0] < studies:

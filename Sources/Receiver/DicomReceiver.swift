@@ -37,6 +37,9 @@ public final class DicomReceiver: @unchecked Sendable {
     /// Serves until `stop()`. Throws when the port cannot be opened or DCMTK refuses the setup.
     public func run() throws(ConfigurationError) {
         try placement.prepare()
+        // Debian's DCMTK leaves Nagle's algorithm on unless TCP_NODELAY=1 is in the environment: each
+        // C-STORE-RSP then waits for the sender's delayed ACK (about 40 ms an instance on loopback).
+        setenv("TCP_NODELAY", "1", 0)
         do {
             let opened = try ReceptionLog(path: configuration.database)
             log.withLock { $0 = opened }
@@ -55,52 +58,46 @@ public final class DicomReceiver: @unchecked Sendable {
         // Classes off the list that PACS commonly send within a study are negotiated too, so that
         // each such instance gets a failure status (the sender records it) while the rest is stored.
         let negotiated = c.sopClasses + ReceiverConfiguration.refusedStorageClasses.filter { !c.sopClasses.contains($0) }
+        let texts = [c.aeTitle, placement.receiving.path, c.tlsCertificate?.path ?? "", c.tlsPrivateKey?.path ?? "",
+                     c.tlsPeerCA?.path ?? ""]
         let status = withCStrings(negotiated) { sopClasses in
             withCStrings(c.transferSyntaxes) { syntaxes in
-                c.aeTitle.withCString { aeTitle in
-                    placement.receiving.path.withCString { temporary in
-                    (c.tlsCertificate?.path ?? "").withCString { certificate in
-                    (c.tlsPrivateKey?.path ?? "").withCString { privateKey in
-                    (c.tlsPeerCA?.path ?? "").withCString { peerCA in
-                        var config = ctd_receiver_config()
-                        config.ae_title = aeTitle
-                        config.port = UInt16(c.port)
-                        config.max_pdu = UInt32(c.maxPDU)
-                        config.acse_timeout_s = UInt32(c.acseTimeoutSeconds)
-                        config.dimse_timeout_s = UInt32(c.dimseTimeoutSeconds)
-                        config.max_associations = UInt32(c.maxAssociations)
-                        config.sop_class_uids = sopClasses.baseAddress
-                        config.sop_class_count = sopClasses.count
-                        config.transfer_syntax_uids = syntaxes.baseAddress
-                        config.transfer_syntax_count = syntaxes.count
-                        config.temp_dir = temporary
-                        // Within a context the sender's order wins: its files are stored as it holds them.
-                        config.prefer_proposed_order = 1
-                        config.tls_certificate_file = certificate
-                        config.tls_private_key_file = privateKey
-                        config.tls_peer_ca_file = peerCA
-                        var callbacks = ctd_receiver_callbacks()
-                        callbacks.admit = { context, info in
-                            Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().admit(info!.pointee)
-                        }
-                        callbacks.on_instance = { context, info in
-                            Int32(Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().store(info!.pointee))
-                        }
-                        callbacks.on_event = { context, event in
-                            Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().note(event!.pointee)
-                        }
-                        return ctd_receiver_run(handle, &config, &callbacks, Unmanaged.passUnretained(self).toOpaque(),
-                                                &error, error.count)
+                withCStrings(texts) { text in
+                    var config = ctd_receiver_config()
+                    config.ae_title = text[0]
+                    config.port = UInt16(c.port)
+                    config.max_pdu = UInt32(c.maxPDU)
+                    config.acse_timeout_s = UInt32(c.acseTimeoutSeconds)
+                    config.dimse_timeout_s = UInt32(c.dimseTimeoutSeconds)
+                    config.max_associations = UInt32(c.maxAssociations)
+                    config.sop_class_uids = sopClasses.baseAddress
+                    config.sop_class_count = sopClasses.count
+                    config.transfer_syntax_uids = syntaxes.baseAddress
+                    config.transfer_syntax_count = syntaxes.count
+                    config.temp_dir = text[1]
+                    // Within a context the sender's order wins: its files are stored as it holds them.
+                    config.prefer_proposed_order = 1
+                    config.tls_certificate_file = text[2]
+                    config.tls_private_key_file = text[3]
+                    config.tls_peer_ca_file = text[4]
+                    var callbacks = ctd_receiver_callbacks()
+                    callbacks.admit = { context, info in
+                        Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().admit(info!.pointee)
                     }
+                    callbacks.on_instance = { context, info in
+                        Int32(Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().store(info!.pointee))
                     }
+                    callbacks.on_event = { context, event in
+                        Unmanaged<DicomReceiver>.fromOpaque(context!).takeUnretainedValue().note(event!.pointee)
                     }
-                    }
+                    return ctd_receiver_run(handle, &config, &callbacks, Unmanaged.passUnretained(self).toOpaque(),
+                                            &error, error.count)
                 }
             }
         }
         if status != 0 {
             let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw ConfigurationError("receive.port = \(c.port): \(reason)")
+            throw ConfigurationError("ctdeid receive, port \(c.port): \(reason)")
         }
     }
 
