@@ -12,7 +12,7 @@ against DCMTK's `storescp` for the same storescu send, and the time from the las
 CPU s is the user + system time of the contender's processes (all threads): with the disk out of
 the way (`--dir` on a tmpfs such as /dev/shm, where the flushes cost nothing), it is what decides.
 
-Usage: scripts/bench.py BIN [--patients 3] [--slices 200] [--size 512] [--reps 3] [--dir var/bench]
+Usage: scripts/bench.py BIN [--patients 3] [--slices 200] [--size 512] [--reps 3] [--dir var/bench] [--only network]
 """
 import argparse
 import os
@@ -200,6 +200,7 @@ def main():
     parser.add_argument("--size", type=int, default=int(os.environ.get("SIZE", 512)))
     parser.add_argument("--reps", type=int, default=int(os.environ.get("REPS", 3)))
     parser.add_argument("--dir", default=os.environ.get("BENCH_DIR", "var/bench"))
+    parser.add_argument("--only", choices=["network"], help="only this part (the corpus is made all the same)")
     args = parser.parse_args()
     binary = os.path.abspath(args.bin)
     base = os.path.abspath(args.dir)
@@ -214,6 +215,10 @@ def main():
         for name in names:
             with open(os.path.join(root, name), "rb") as f:
                 f.read()
+
+    if args.only == "network":
+        network_receive(binary, base, inbox, mapping, files, args.reps)
+        return
 
     # A run's output replaces the same contender's previous one, deleted just before it (all pay
     # alike): on a VM, memory the guest never touched is slow to touch the first time, and keeping
