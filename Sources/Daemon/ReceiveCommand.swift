@@ -41,21 +41,11 @@ struct ReceiveCommand: ParsableCommand {
     @Option(name: .long, help: setting("receive.sop_classes", "list")) var sopClasses: String?
     @Option(name: .long, help: setting("receive.transfer_syntaxes", "list")) var transferSyntaxes: String?
 
-    /// The flags given, by setting key.
-    var overrides: [String: String] {
-        var values: [String: String] = [:]
-        for child in Mirror(reflecting: self).children {
-            guard let label = child.label, label != "_config", let option = child.value as? Option<String?>,
-                  let value = option.wrappedValue else { continue }
-            let name = settingKey(property: String(label.dropFirst()))
-            values[["inbox", "log_level"].contains(name) ? name : "receive." + name] = value
-        }
-        return values
-    }
+    /// The flags given, by setting key (`receive.port`; `inbox` and `log_level` are the top level's).
+    var overrides: [String: String] { settingFlags(of: self, section: "receive") }
 
     func run() throws {
-        let file: URL? = config.map { URL(fileURLWithPath: $0) }
-            ?? (FileManager.default.fileExists(atPath: "/etc/ctdeid/ctdeid.toml") ? URL(fileURLWithPath: "/etc/ctdeid/ctdeid.toml") : nil)
+        let file = configFile(config)
         let configuration: ReceiverConfiguration
         do {
             configuration = try ReceiverConfiguration.load(file: file, overrides: overrides)

@@ -37,22 +37,10 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: setting("burned_in", "policy")) var burnedIn: String?
     @Option(name: .long, help: setting("undefaced_heads", "policy")) var undefacedHeads: String?
 
-    /// The flags given, by setting key: each `@Option` property is its key in camel case.
-    var overrides: [String: String] {
-        var values: [String: String] = [:]
-        for child in Mirror(reflecting: self).children {
-            guard let label = child.label, label != "_config", let option = child.value as? Option<String?>,
-                  let value = option.wrappedValue else { continue }
-            values[settingKey(property: String(label.dropFirst()))] = value
-        }
-        return values
-    }
+    /// The flags given, by setting key.
+    var overrides: [String: String] { settingFlags(of: self) }
 
-    /// --config, else /etc/ctdeid/ctdeid.toml when it exists.
-    var configFile: URL? {
-        if let config { return URL(fileURLWithPath: config) }
-        return FileManager.default.fileExists(atPath: "/etc/ctdeid/ctdeid.toml") ? URL(fileURLWithPath: "/etc/ctdeid/ctdeid.toml") : nil
-    }
+    var configFile: URL? { Daemon.configFile(config) }
 
     /// The receiver's log of associations, when there is one (`ctdeid receive` has run).
     func receptionLog() -> ReceptionLog? {
@@ -112,35 +100,5 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             fail("\(error)", code: 1)
         }
-    }
-}
-
-/// A setting's `--help` entry, from the table.
-func setting(_ key: String, _ valueName: String) -> ArgumentHelp {
-    ArgumentHelp(SettingsTable.setting(key).flagHelp, valueName: valueName)
-}
-
-/// `keyFile` -> `key_file`.
-func settingKey(property: String) -> String {
-    property.reduce(into: "") { key, character in
-        if character.isUppercase { key += "_" + character.lowercased() } else { key.append(character) }
-    }
-}
-
-/// The commented configuration file, every setting with its default.
-struct ConfigCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "config",
-        abstract: "Print the configuration file with every setting, its meaning and its default.",
-        discussion: """
-            The output is a valid ctdeid.toml that changes nothing: every key is set to its default.             With --packaged, the paths are those of the Debian package (/var/lib/ctdeid/...): this is             packaging/ctdeid.toml, installed as /etc/ctdeid/ctdeid.toml.
-            """
-    )
-
-    @Flag(name: .long, help: "The packaged config (absolute paths under /var/lib/ctdeid) instead of the built-in defaults.")
-    var packaged = false
-
-    func run() {
-        print(CommentedConfig.text(packaged: packaged), terminator: "")
     }
 }
