@@ -6,7 +6,7 @@ import Platform
 /// Where a received instance goes in the inbox, and how it gets there: read from its temporary
 /// file (hidden, in the inbox's filesystem), flushed, renamed to
 /// `<AccessionNumber>/<study-key>/<instance-key>.dcm`, and the folders flushed, before the sender is
-/// told it is stored. An instance sent twice lands on its own name again, so a resend after a crash
+/// told it is stored. An instance sent twice is found under its own name, so a resend after a crash
 /// adds no copy.
 public struct InboxPlacement: Sendable {
     public let inbox: URL
@@ -60,11 +60,12 @@ public struct InboxPlacement: Sendable {
         }
         var relative = Self.relativePath(accession: accession, studyInstanceUID: study,
                                          sopInstanceUID: instance.flatMap { $0.isEmpty ? nil : $0 } ?? commandInstance)
-        // The same instance sent again replaces itself. A different object under the same
-        // SOPInstanceUID is kept beside it (named by its content), so nothing received is lost and
-        // the job is held for the conflict, as a dropped folder's would be.
-        if let existing = sha256(ofFile: inbox.appendingPathComponent(relative).path),
-           let received = sha256(ofFile: path), existing != received {
+        // The same instance sent again is already stored: the inbox is left as it is (a folder being
+        // processed is not disturbed). A different object under the same SOPInstanceUID is kept
+        // beside it (named by its content), so nothing received is lost and the job is held for the
+        // conflict, as a dropped folder's would be.
+        if let existing = sha256(ofFile: inbox.appendingPathComponent(relative).path), let received = sha256(ofFile: path) {
+            if existing == received { return relative }
             relative = String(relative.dropLast(".dcm".count)) + "-" + received.prefix(16) + ".dcm"
         }
         let target = inbox.appendingPathComponent(relative)

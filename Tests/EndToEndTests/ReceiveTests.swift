@@ -164,6 +164,7 @@ final class ReceiveTests: XCTestCase {
     /// Who may store: a calling AE title that is not listed is refused whole (nothing reaches the
     /// inbox), while anyone may C-ECHO. An instance of a class ctdeid does not de-identify (here a
     /// secondary capture) is refused alone with a failure status; the rest of its association is stored.
+    /// An instance sent twice is stored once; a different object under its SOPInstanceUID is kept too.
     func testAnUnlistedCallerIsRefusedEchoWorksAndAnOffListClassFailsAlone() throws {
         let storescu = try Self.tool("storescu"), echoscu = try Self.tool("echoscu"), dcmodify = try Self.tool("dcmodify")
         let tree = try makeTree()
@@ -193,6 +194,20 @@ final class ReceiveTests: XCTestCase {
         XCTAssertTrue(mixed.output.contains("Refused: SOPClassNotSupported"), mixed.output)
         let stored = regularFiles(under: tree.inbox).filter { !$0.path.contains("/.ctdeid-receiving/") }
         XCTAssertEqual(stored.count, 2, "the two CT images are stored, the capture is not: \(stored)")
+
+        // Sent again, an instance is stored once; another object under its SOPInstanceUID is kept beside it.
+        func inodes(_ urls: [URL]) -> [UInt64] {
+            urls.map { url in var info = stat(); return stat(url.path, &info) == 0 ? UInt64(info.st_ino) : 0 }
+        }
+        let before = inodes(stored)
+        let other = tree.root.appendingPathComponent("other.dcm")
+        try FileManager.default.copyItem(at: files[2], to: other)
+        XCTAssertEqual(try Self.run(dcmodify, ["-nb", "-m", "(0008,103E)=ANOTHER", other.path]).status, 0)
+        let again = try Self.run(storescu, ["-aet", "PACS1", "-aec", "CTDEID", "localhost", "\(receiver.port)", files[2].path, other.path])
+        XCTAssertEqual(again.status, 0, again.output)
+        let kept = regularFiles(under: tree.inbox).filter { !$0.path.contains("/.ctdeid-receiving/") }
+        XCTAssertEqual(kept.count, 3, "\(kept)")
+        XCTAssertEqual(inodes(stored), before, "the instances already stored are left as they are, not rewritten")
         XCTAssertEqual(receiver.terminate(), 0, receiver.output)
         XCTAssertTrue(receiver.output.contains("association refused"), receiver.output)
     }
