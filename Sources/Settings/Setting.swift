@@ -73,7 +73,7 @@ package struct Setting: Sendable {
 
     package var flagHelp: String {
         let text = help.hasSuffix(".") ? String(help.dropLast()) : help
-        return "\(text) (default: \(defaultValue))."
+        return "\(text) (default: \(defaultValue.isEmpty ? "none" : defaultValue))."
     }
 
     /// Why `value` is refused, or nil when it is one this setting takes.
